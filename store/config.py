@@ -1,0 +1,19 @@
+"""Settings of the sink service (``WIREWATCH_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from wirewatch.settings import ServiceSettings
+
+DEFAULT_DATABASE_URL = "postgresql+psycopg://wirewatch:wirewatch@127.0.0.1:5432/wirewatch"
+
+
+class SinkSettings(ServiceSettings):
+    database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
+    """SQLAlchemy URL; a secret because it usually carries the password."""
+
+    store_topic: str = "news.tagged.v1"
+    store_group: str = "wirewatch-store"
+    store_batch_size: int = Field(default=500, ge=1, le=10_000)
+    store_poll_timeout_ms: int = Field(default=500, ge=10)

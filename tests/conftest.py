@@ -1,0 +1,108 @@
+"""Fixtures shared by the whole suite.
+
+Integration tests talk to the real Kafka broker and PostgreSQL server that
+``make up`` starts (``make test`` starts them first). Every test gets its own
+topics, consumer group and database, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+
+from wirewatch.settings import KafkaSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+DATABASE_URL = os.environ.get(
+    "WIREWATCH_DATABASE_URL", "postgresql+psycopg://wirewatch:wirewatch@127.0.0.1:5432/wirewatch"
+)
+KAFKA_BOOTSTRAP = os.environ.get("WIREWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def _reachable(hostport: str) -> bool:
+    host, _, port = hostport.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _require(hostport: str, what: str) -> None:
+    if not _reachable(hostport):
+        pytest.fail(f"{what} is not answering on {hostport}: run `make up` (make test does it for you)")
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The read-only ../shared folder; tests that need it skip cleanly when it is absent."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared is not present")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def kafka_settings() -> KafkaSettings:
+    _require(KAFKA_BOOTSTRAP, "Kafka")
+    return KafkaSettings(bootstrap=KAFKA_BOOTSTRAP, client_id="wirewatch-tests")
+
+
+@pytest.fixture
+def new_topic(kafka_settings: KafkaSettings) -> Callable[..., str]:
+    """Factory: a fresh topic (created, 3 partitions by default) whose name no other test uses."""
+    from wirewatch.kafka import ensure_topics
+
+    def make(prefix: str = "test", partitions: int = 3) -> str:
+        name = f"{prefix}.{uuid.uuid4().hex[:10]}"
+        ensure_topics(kafka_settings, [name], partitions=partitions)
+        return name
+
+    return make
+
+
+@pytest.fixture
+def new_group() -> Callable[[str], str]:
+    return lambda prefix="test": f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def admin_engine() -> Iterator[Engine]:
+    host = DATABASE_URL.split("@", 1)[1].split("/", 1)[0]
+    _require(host, "PostgreSQL")
+    engine = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(admin_engine: Engine) -> Iterator[str]:
+    """A brand-new empty database for this test; dropped afterwards."""
+    name = f"wirewatch_test_{uuid.uuid4().hex[:12]}"
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
+    yield url
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def migrated_engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a fresh database migrated to head."""
+    from store.database import make_engine
+    from store.migrate import upgrade
+
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()

@@ -1,0 +1,42 @@
+"""The error hierarchy every stage maps third-party failures onto.
+
+    WirewatchError
+    ├── ConfigError          bad or missing configuration: fail fast at start
+    ├── RetriableError       broker, database, HTTP 5xx/timeout: back off, do not commit
+    └── PoisonMessageError   a message that can never succeed: dead-letter it, commit, go on
+
+Anything else is a bug: the process crashes, and at-least-once delivery plus
+idempotent writes mean nothing is lost on restart. Each class says whether it
+is ``retriable`` (the habit taken from kafka-python's ``errors.py``).
+"""
+
+from __future__ import annotations
+
+
+class WirewatchError(Exception):
+    """Base of all wirewatch errors."""
+
+    retriable = False
+
+
+class ConfigError(WirewatchError):
+    """Configuration is missing or invalid; the message names the variable."""
+
+
+class RetriableError(WirewatchError):
+    """A transient failure of something outside the process (broker, database, network)."""
+
+    retriable = True
+
+
+class PoisonMessageError(WirewatchError):
+    """A message that can never be processed, whatever the retries.
+
+    ``reason`` is a short machine-friendly tag (``invalid_json``, ``schema``,
+    ``constraint``...) and the exception text explains it for a human.
+    """
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail

@@ -1,0 +1,282 @@
+"""Kafka plumbing: client factories, producing with acknowledgement, and the batch loop.
+
+The loop is the one place that decides when an offset is committed:
+
+    poll a batch -> handler(batch) -> dead-letter the poison records -> commit
+
+* The handler returns the records it could never process (as :class:`Failure`);
+  everything else in the batch must be durably done (produced and acknowledged,
+  or written in a committed transaction) when it returns.
+* A :class:`~wirewatch.errors.RetriableError` from the handler commits nothing:
+  the consumer seeks back to the batch's first offsets and re-reads it after a
+  backoff, so the batch is held, never dropped.
+* Any other exception is a bug and propagates: the process dies, and because
+  nothing was committed the batch is redelivered after restart. Idempotent
+  writes downstream make the redelivery harmless.
+
+Clients connect lazily: nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.admin import NewTopic
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from wirewatch import topics
+from wirewatch.contract import DeadLetter, encode
+from wirewatch.errors import PoisonMessageError, RetriableError
+from wirewatch.logging import record_ref
+from wirewatch.retry import Backoff
+from wirewatch.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+def make_producer(kafka: KafkaSettings, **overrides: Any) -> KafkaProducer:
+    """An idempotent producer that waits for all in-sync replicas (acks=all)."""
+    config: dict[str, Any] = {
+        **kafka.client_config(),
+        "acks": "all",
+        "enable_idempotence": True,
+        "linger_ms": 10,
+        "max_block_ms": 10_000,
+        "request_timeout_ms": 15_000,
+        "delivery_timeout_ms": 30_000,
+    }
+    config.update(overrides)
+    return KafkaProducer(**config)
+
+
+def make_consumer(kafka: KafkaSettings, group_id: str, *topic_names: str, **overrides: Any) -> KafkaConsumer:
+    """A group consumer that never commits by itself: the batch loop commits."""
+    config: dict[str, Any] = {
+        **kafka.client_config(),
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "isolation_level": "read_committed",
+        "max_poll_interval_ms": 300_000,
+        "session_timeout_ms": 10_000,
+        "heartbeat_interval_ms": 3_000,
+    }
+    config.update(overrides)
+    consumer = KafkaConsumer(**config)
+    if topic_names:
+        consumer.subscribe(list(topic_names))
+    return consumer
+
+
+def make_admin(kafka: KafkaSettings, **overrides: Any) -> KafkaAdminClient:
+    return KafkaAdminClient(**{**kafka.client_config(), "request_timeout_ms": 15_000, **overrides})
+
+
+def ensure_topics(
+    kafka: KafkaSettings, names: Iterable[str] = topics.ALL_TOPICS, partitions: int = 3
+) -> None:
+    """Create the topics if they do not exist yet (idempotent)."""
+    admin = make_admin(kafka)
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if not missing:
+            return
+        try:
+            admin.create_topics(
+                [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+            )
+            log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
+        except TopicAlreadyExistsError:
+            pass  # another process won the race; the topics are there either way
+    finally:
+        admin.close()
+
+
+def produce_all(
+    producer: KafkaProducer,
+    topic: str,
+    messages: Sequence[tuple[str | None, bytes]],
+    timeout: float = 30.0,
+    headers: Sequence[list[tuple[str, bytes]] | None] | None = None,
+) -> None:
+    """Send keyed messages and return only once the broker acknowledged every one.
+
+    Raises :class:`RetriableError` if any send fails or times out; the caller
+    then retries the whole set (the idempotent producer and idempotent
+    consumers downstream make a re-send harmless).
+    """
+    futures = []
+    try:
+        for i, (key, value) in enumerate(messages):
+            hdrs = headers[i] if headers is not None else None
+            futures.append(
+                producer.send(
+                    topic,
+                    key=key.encode("utf-8") if key is not None else None,
+                    value=value,
+                    headers=hdrs or None,
+                )
+            )
+        producer.flush(timeout=timeout)
+        for future in futures:
+            future.get(timeout=timeout)
+    except KafkaError as exc:
+        raise RetriableError(f"producing to {topic} failed: {exc!r}") from exc
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A record the handler can never process, and why."""
+
+    record: ConsumerRecord
+    error: PoisonMessageError
+
+
+BatchHandler = Callable[[list[ConsumerRecord]], list[Failure]]
+
+
+class DeadLetterPublisher:
+    """Writes poison records to ``news.dlq.v1`` with their origin and the reason."""
+
+    def __init__(self, producer: KafkaProducer, stage: str, topic: str = topics.DEAD_LETTER) -> None:
+        self._producer = producer
+        self._stage = stage
+        self._topic = topic
+
+    def publish(self, failures: Sequence[Failure]) -> None:
+        if not failures:
+            return
+        messages = []
+        headers = []
+        for failure in failures:
+            rec = failure.record
+            letter = DeadLetter.for_record(
+                stage=self._stage,
+                topic=rec.topic,
+                partition=rec.partition,
+                offset=rec.offset,
+                key=rec.key,
+                value=rec.value,
+                error=failure.error,
+            )
+            log.warning(
+                "dead-lettering %s key=%s: %s",
+                record_ref(rec.topic, rec.partition, rec.offset),
+                letter.key,
+                failure.error,
+            )
+            messages.append((letter.key, encode(letter)))
+            headers.append([("reason", failure.error.reason.encode()), ("stage", self._stage.encode())])
+        produce_all(self._producer, self._topic, messages, headers=headers)
+
+
+class LoopObserver:
+    """Hooks the loop calls so metrics stay out of the plumbing (no-ops by default)."""
+
+    def batch_done(self, size: int, failed: int, seconds: float) -> None: ...
+
+    def batch_retry(self, error: Exception) -> None: ...
+
+    def record_failed(self, reason: str) -> None: ...
+
+
+class BatchLoop:
+    """consume -> process -> dead-letter -> commit, until ``stop`` is set.
+
+    Never calls the handler after :meth:`close`. ``stop`` is checked between
+    batches, so a SIGTERM finishes the batch in hand and commits it.
+    """
+
+    def __init__(
+        self,
+        consumer: KafkaConsumer,
+        handler: BatchHandler,
+        dead_letters: DeadLetterPublisher,
+        *,
+        max_records: int = 64,
+        poll_timeout_ms: int = 500,
+        backoff: Backoff | None = None,
+        observer: LoopObserver | None = None,
+    ) -> None:
+        self._consumer = consumer
+        self._handler = handler
+        self._dead_letters = dead_letters
+        self._max_records = max_records
+        self._poll_timeout_ms = poll_timeout_ms
+        self._backoff = backoff or Backoff(base=0.5, cap=15.0)
+        self._observer = observer or LoopObserver()
+        self.processed = 0
+        self.last_activity = time.monotonic()
+
+    def run(self, stop: threading.Event, idle_exit_after: float | None = None) -> None:
+        """Process batches until ``stop`` is set (or, if given, after that many idle seconds)."""
+        while not stop.is_set():
+            handled = self.run_once(stop)
+            if handled:
+                self.last_activity = time.monotonic()
+            elif idle_exit_after is not None and time.monotonic() - self.last_activity > idle_exit_after:
+                return
+
+    def run_once(self, stop: threading.Event | None = None) -> int:
+        """Poll and process one batch; returns how many records it handled (0 when idle or retrying)."""
+        polled = self._consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=self._max_records)
+        batch = [rec for recs in polled.values() for rec in recs]
+        if not batch:
+            return 0
+        started = time.monotonic()
+        try:
+            failures = self._handler(batch)
+            self._dead_letters.publish(failures)
+            for failure in failures:
+                self._observer.record_failed(failure.error.reason)
+        except RetriableError as exc:
+            delay = self._backoff.next_delay()
+            log.warning("batch of %d held, retrying in %.1fs: %s", len(batch), delay, exc)
+            self._observer.batch_retry(exc)
+            self._rewind(batch)
+            (stop or threading.Event()).wait(delay)
+            return 0
+        self._backoff.reset()
+        self._commit(batch)
+        self.processed += len(batch)
+        self._observer.batch_done(len(batch), len(failures), time.monotonic() - started)
+        return len(batch)
+
+    def _rewind(self, batch: list[ConsumerRecord]) -> None:
+        """Seek every partition of the batch back to its first record, so it is read again."""
+        first: dict[TopicPartition, int] = {}
+        for rec in batch:
+            tp = TopicPartition(rec.topic, rec.partition)
+            first[tp] = min(first.get(tp, rec.offset), rec.offset)
+        assigned = self._consumer.assignment()
+        for tp, offset in first.items():
+            if tp in assigned:
+                self._consumer.seek(tp, offset)
+
+    def _commit(self, batch: list[ConsumerRecord]) -> None:
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for rec in batch:
+            tp = TopicPartition(rec.topic, rec.partition)
+            nxt = rec.offset + 1
+            if tp not in offsets or offsets[tp].offset < nxt:
+                offsets[tp] = OffsetAndMetadata(nxt, "", -1)
+        try:
+            self._consumer.commit(offsets)
+        except CommitFailedError as exc:
+            # The group rebalanced while we worked: the new owner re-reads the batch,
+            # and idempotent writes downstream make that harmless.
+            log.warning("commit after rebalance failed, batch will be redelivered: %s", exc)
+        except KafkaError as exc:
+            log.warning("offset commit failed, batch may be redelivered: %r", exc)
+
+    def close(self) -> None:
+        self._consumer.close()

@@ -1,0 +1,65 @@
+"""Process lifecycle shared by the long-running services: signals, metrics server, loop wiring.
+
+SIGTERM and SIGINT set a stop event; the batch loop checks it between batches,
+so the batch in hand is finished and committed before the process exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from kafka import KafkaConsumer
+
+from wirewatch.kafka import LoopObserver
+from wirewatch.metrics import ServiceMetrics
+
+log = logging.getLogger(__name__)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM/SIGINT (only installable from the main thread)."""
+    stop = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s, finishing the batch in hand", signal.Signals(signum).name)
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handle)
+        signal.signal(signal.SIGINT, handle)
+    return stop
+
+
+class MetricsObserver(LoopObserver):
+    """Feeds the batch loop's outcomes into a service's Prometheus series."""
+
+    def __init__(self, metrics: ServiceMetrics) -> None:
+        self._m = metrics
+
+    def batch_done(self, size: int, failed: int, seconds: float) -> None:
+        s = self._m.service
+        self._m.records_in.labels(s).inc(size)
+        self._m.records_out.labels(s).inc(size - failed)
+        self._m.batch_size.labels(s).observe(size)
+        self._m.batch_seconds.labels(s).observe(seconds)
+
+    def batch_retry(self, error: Exception) -> None:
+        self._m.batch_retries.labels(self._m.service).inc()
+
+    def record_failed(self, reason: str) -> None:
+        self._m.records_failed.labels(self._m.service, reason).inc()
+
+
+def assigned_check(consumer: KafkaConsumer, grace_seconds: float = 30.0) -> Callable[[], bool]:
+    """Readiness: the consumer has partitions (after a start-up grace, an idle group member is fine)."""
+    started = time.monotonic()
+
+    def check() -> bool:
+        return bool(consumer.assignment()) or time.monotonic() - started > grace_seconds
+
+    return check

@@ -1,0 +1,104 @@
+"""Settings shared by every service, read from ``WIREWATCH_*`` environment variables.
+
+One frozen settings object per service is built in ``main()`` and passed down;
+nothing here is read at import time. Each stage subclasses
+:class:`ServiceSettings` with its own fields. Secrets are ``SecretStr`` and may
+also come from files in ``WIREWATCH_SECRETS_DIR`` (one file per field name, the
+Docker/Kubernetes secrets convention), so they never need to sit in the
+environment or in logs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wirewatch.errors import ConfigError
+
+ENV_PREFIX = "WIREWATCH_"
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    """Connection settings handed to every kafka-python client."""
+
+    bootstrap: str = "127.0.0.1:9092"
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = field(default=None, repr=False)
+    ssl_cafile: str | None = None
+    ssl_certfile: str | None = None
+    ssl_keyfile: str | None = None
+    client_id: str = "wirewatch"
+
+    def client_config(self) -> dict[str, Any]:
+        """Keyword arguments common to KafkaProducer, KafkaConsumer and KafkaAdminClient."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": [s.strip() for s in self.bootstrap.split(",") if s.strip()],
+            "security_protocol": self.security_protocol,
+            "client_id": self.client_id,
+        }
+        if self.sasl_mechanism:
+            config["sasl_mechanism"] = self.sasl_mechanism
+            config["sasl_plain_username"] = self.sasl_username
+            if self.sasl_password is not None:
+                config["sasl_plain_password"] = self.sasl_password.get_secret_value()
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            value = getattr(self, name)
+            if value:
+                config[name] = value
+        return config
+
+
+class ServiceSettings(BaseSettings):
+    """What every wirewatch service reads: Kafka, logging, metrics."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
+    kafka_topic_partitions: int = Field(default=3, ge=1)
+
+    log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    metrics_port: int = Field(default=0, ge=0, le=65535)
+    """Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off."""
+
+    def kafka(self, client_id: str = "wirewatch") -> KafkaSettings:
+        return KafkaSettings(
+            bootstrap=self.kafka_bootstrap,
+            security_protocol=self.kafka_security_protocol,
+            sasl_mechanism=self.kafka_sasl_mechanism,
+            sasl_username=self.kafka_sasl_username,
+            sasl_password=self.kafka_sasl_password,
+            ssl_cafile=self.kafka_ssl_cafile,
+            ssl_certfile=self.kafka_ssl_certfile,
+            ssl_keyfile=self.kafka_ssl_keyfile,
+            client_id=client_id,
+        )
+
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def load_settings(cls: type[S], **overrides: Any) -> S:
+    """Build a settings object, turning validation errors into a ConfigError naming the variable."""
+    secrets_dir = os.environ.get(f"{ENV_PREFIX}SECRETS_DIR")
+    try:
+        if secrets_dir:
+            return cls(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
+        return cls(**overrides)
+    except ValidationError as exc:
+        problems = [f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()]
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
