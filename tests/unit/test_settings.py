@@ -1,0 +1,49 @@
+"""Settings: defaults match the local services, errors name the variable, secrets stay secret."""
+
+from __future__ import annotations
+
+import pytest
+
+from store.config import SinkSettings
+from wirewatch.errors import ConfigError
+from wirewatch.settings import ServiceSettings, load_settings
+
+
+def test_defaults_match_local_services(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("WIREWATCH_KAFKA_BOOTSTRAP", "WIREWATCH_DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings(SinkSettings)
+    assert settings.kafka().client_config()["bootstrap_servers"] == ["127.0.0.1:9092"]
+    assert settings.database_url.get_secret_value().endswith("@127.0.0.1:5432/wirewatch")
+
+
+def test_invalid_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIREWATCH_METRICS_PORT", "not-a-port")
+    with pytest.raises(ConfigError, match="WIREWATCH_METRICS_PORT"):
+        load_settings(ServiceSettings)
+
+
+def test_tls_and_sasl_settings_reach_the_client_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WIREWATCH_KAFKA_BOOTSTRAP", "k1:9093,k2:9093")
+    monkeypatch.setenv("WIREWATCH_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    monkeypatch.setenv("WIREWATCH_KAFKA_SASL_MECHANISM", "SCRAM-SHA-512")
+    monkeypatch.setenv("WIREWATCH_KAFKA_SASL_USERNAME", "svc")
+    monkeypatch.setenv("WIREWATCH_KAFKA_SASL_PASSWORD", "s3cret")
+    monkeypatch.setenv("WIREWATCH_KAFKA_SSL_CAFILE", "/etc/ca.pem")
+    settings = load_settings(ServiceSettings)
+    config = settings.kafka().client_config()
+    assert config["bootstrap_servers"] == ["k1:9093", "k2:9093"]
+    assert config["security_protocol"] == "SASL_SSL"
+    assert config["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert (config["sasl_plain_username"], config["sasl_plain_password"]) == ("svc", "s3cret")
+    assert config["ssl_cafile"] == "/etc/ca.pem"
+    assert "s3cret" not in repr(settings) and "s3cret" not in repr(settings.kafka())
+
+
+def test_secrets_can_come_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "wirewatch_database_url").write_text("postgresql+psycopg://u:p@db:5432/x")
+    monkeypatch.delenv("WIREWATCH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("WIREWATCH_SECRETS_DIR", str(tmp_path))
+    settings = load_settings(SinkSettings)
+    assert settings.database_url.get_secret_value() == "postgresql+psycopg://u:p@db:5432/x"
+    assert "u:p@" not in repr(settings)
