@@ -122,7 +122,7 @@ def _partitions(admin: object, names: set[str]) -> list[TopicPartition]:
     if not names:
         return []
     described = admin.describe_topics(sorted(names))  # type: ignore[attr-defined]
-    return [TopicPartition(t["topic"], p["partition"]) for t in described for p in t["partitions"]]
+    return [TopicPartition(t["name"], p["partition_index"]) for t in described for p in t["partitions"]]
 
 
 def _offsets(admin: object, partitions: list[TopicPartition], spec: OffsetSpec) -> dict[TopicPartition, int]:

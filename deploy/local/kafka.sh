@@ -254,13 +254,15 @@ cmd_start() {
         print_logs_hint
         return 0
     fi
-    ensure_java
-    ensure_jars
-    render_config
     if [[ -n $pid ]]; then
+        # Another start launched it (or it is recovering); don't touch its
+        # jars or config, just wait.
         say "pid $pid is starting; waiting for it"
         wait_ready "$pid" 0
     else
+        ensure_java
+        ensure_jars
+        render_config
         ensure_formatted
         local offset
         offset="$(stat -c %s "$LOGS/server.log" 2>/dev/null || echo 0)"
@@ -268,15 +270,16 @@ cmd_start() {
         mapfile -d '' cmd < <(java_cmd kafka.Kafka "$PROPS")
         rm -f "$PIDFILE" # stale; the child writes a fresh one
         # setsid: own session, so Ctrl-C or a test runner killing its process
-        # group does not take the broker down; all fds redirected so callers
-        # capturing our output are not held open by the broker.
-        # shellcheck disable=SC2016
-        # kafka.out only catches what log4j cannot (JVM errors): one run's worth.
+        # group does not take the broker down. All fds are redirected so a
+        # caller capturing our output is not held open by the broker;
+        # kafka.out only catches what log4j cannot (JVM errors), one run's worth.
+        # shellcheck disable=SC2016  # $$ is for the child shell
         (cd "$STATE" && exec setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PIDFILE" "${cmd[@]}") \
             </dev/null >"$LOGS/kafka.out" 2>&1 9>&- &
-        # The pid file is written by the child; wait briefly for it.
+        # The child writes its own pid (it then execs java, keeping it).
         local tries=50
         while [[ ! -s $PIDFILE ]] && ((tries-- > 0)); do sleep 0.1; done
+        [[ -s $PIDFILE ]] || { cat "$LOGS/kafka.out" >&2; die "broker did not launch"; }
         pid="$(<"$PIDFILE")"
         say "started pid $pid; waiting up to ${START_TIMEOUT}s for $HOST:$PORT"
         wait_ready "$pid" "$offset"

@@ -53,9 +53,14 @@ ensure_packages() {
     have_server_packages && return
     [[ $(id -u) -eq 0 ]] || die "PostgreSQL is not installed and installing it needs root (apt-get install -y postgresql)"
     say "installing Debian's postgresql package"
-    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    mkdir -p "$STATE"
+    local log="$STATE/apt.log"
     # The package's postinst creates (and may start) cluster main on 5432.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null 9>&-
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; } >"$log" 2>&1 9>&-; then
+        tail -n 30 "$log" >&2
+        die "apt-get install postgresql failed (full output: $log)"
+    fi
     have_server_packages || die "postgresql installed but no server binaries found"
 }
 
@@ -83,9 +88,15 @@ ensure_cluster() {
     pg_createcluster "$ver" "$name" --port "$PORT" >/dev/null 9>&-
 }
 
-wait_tcp() {
-    local deadline=$((SECONDS + START_TIMEOUT))
-    until tcp_ready; do
+# 0: answers on 127.0.0.1; 2: only on the Unix socket (for ~2 s, so not just
+# a race with startup); 1: neither within the bound.
+wait_up() {
+    local deadline=$((SECONDS + START_TIMEOUT)) socket_only=0
+    while true; do
+        tcp_ready && return 0
+        if pg_isready -q -p "$PORT" -t 2 2>/dev/null && ((++socket_only >= 4)); then
+            return 2
+        fi
         ((SECONDS < deadline)) || return 1
         sleep 0.5
     done
@@ -101,17 +112,20 @@ start_cluster() {
             die "pg_ctlcluster $ver $name start failed (log: $log)"
         }
     fi
-    if ! wait_tcp; then
+    local rc=0
+    wait_up || rc=$?
+    if ((rc == 2)); then
         # Up on the Unix socket only: listen_addresses was changed. Put the
         # Debian default back so 127.0.0.1 works.
-        if pg_isready -q -p "$PORT" -t 2 2>/dev/null; then
-            say "cluster $ver/$name does not listen on $HOST; setting listen_addresses=localhost"
-            pg_conftool "$ver" "$name" set listen_addresses localhost
-            pg_ctlcluster "$ver" "$name" restart 9>&-
-            wait_tcp && return
-        fi
+        say "cluster $ver/$name does not listen on $HOST; setting listen_addresses=localhost"
+        pg_conftool "$ver" "$name" set listen_addresses localhost
+        pg_ctlcluster "$ver" "$name" restart 9>&-
+        rc=0
+        wait_up || rc=$?
+    fi
+    if ((rc != 0)); then
         tail -n 20 "$log" >&2 2>/dev/null || true
-        die "no answer on $HOST:$PORT after ${START_TIMEOUT}s (log: $log)"
+        die "no answer on $HOST:$PORT (log: $log)"
     fi
 }
 
