@@ -11,9 +11,11 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
+
+from prometheus_client import Counter, Histogram
 
 from classify.config import ClassifierSettings
 from classify.worker import ArticleTagger, TaggingHandler, TagResult
@@ -21,8 +23,8 @@ from wirewatch import topics
 from wirewatch.contract import ArticleSeen
 from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
 from wirewatch.logging import setup_logging
-from wirewatch.metrics import ServiceMetrics, serve
-from wirewatch.service import MetricsObserver, assigned_check, stop_on_signals
+from wirewatch.metrics import LATENCY_BUCKETS, ServiceMetrics, serve
+from wirewatch.service import MetricsObserver, assigned_check, report_lag, stop_on_signals
 from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -105,12 +107,15 @@ def run_classifier(
     server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
     loop = BatchLoop(
         consumer,
-        TaggingHandler(tagger, producer, settings.classify_output_topic),
+        TaggingHandler(
+            tagger, producer, settings.classify_output_topic, on_inference=inference_observer(metrics)
+        ),
         DeadLetterPublisher(producer, stage="classify"),
         max_records=settings.classify_batch_size,
         poll_timeout_ms=settings.classify_poll_timeout_ms,
         observer=MetricsObserver(metrics),
     )
+    report_lag(kafka, settings.classify_group, settings.classify_input_topic, metrics, stop)
     metrics.up.labels("classify").set(1)
     log.info("classifier consuming %s as %s", settings.classify_input_topic, settings.classify_group)
     try:
@@ -123,6 +128,24 @@ def run_classifier(
             server.shutdown()
     log.info("classifier stopped after %d records", loop.processed)
     return 0
+
+
+def inference_observer(metrics: ServiceMetrics) -> Callable[[int, float], None]:
+    seconds = Histogram(
+        "wirewatch_inference_seconds",
+        "Model time per batch",
+        buckets=LATENCY_BUCKETS,
+        registry=metrics.registry,
+    )
+    articles = Counter(
+        "wirewatch_inference_articles_total", "Articles through the model", registry=metrics.registry
+    )
+
+    def observe(size: int, elapsed: float) -> None:
+        seconds.observe(elapsed)
+        articles.inc(size)
+
+    return observe
 
 
 # ---- offline: tag, eval, train --------------------------------------------------------------------

@@ -9,7 +9,8 @@ acknowledged every tagged record — the batch loop then commits the offsets.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -42,10 +43,17 @@ class ArticleTagger(Protocol):
 class TaggingHandler:
     """Batch handler: decode -> tag -> produce and wait for acks -> report poison."""
 
-    def __init__(self, tagger: ArticleTagger, producer: KafkaProducer, output_topic: str) -> None:
+    def __init__(
+        self,
+        tagger: ArticleTagger,
+        producer: KafkaProducer,
+        output_topic: str,
+        on_inference: Callable[[int, float], None] | None = None,
+    ) -> None:
         self._tagger = tagger
         self._producer = producer
         self._topic = output_topic
+        self._on_inference = on_inference or (lambda size, seconds: None)
 
     def __call__(self, batch: list[ConsumerRecord]) -> list[Failure]:
         failures: list[Failure] = []
@@ -56,7 +64,9 @@ class TaggingHandler:
             except PoisonMessageError as exc:
                 failures.append(Failure(rec, exc))
         if articles:
+            started = time.perf_counter()
             results = self._tagger.tag(articles)
+            self._on_inference(len(articles), time.perf_counter() - started)
             now = utcnow()
             tagged = [
                 ArticleTagged(

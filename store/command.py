@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
+from prometheus_client import Histogram
 from sqlalchemy import text
 
 from store.config import SinkSettings
@@ -13,10 +15,11 @@ from store.database import make_engine
 from store.migrate import upgrade
 from store.sink import TaggedArticleWriter
 from wirewatch import topics
+from wirewatch.contract import ArticleTagged, utcnow
 from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
 from wirewatch.logging import setup_logging
-from wirewatch.metrics import ServiceMetrics, serve
-from wirewatch.service import MetricsObserver, assigned_check, stop_on_signals
+from wirewatch.metrics import FRESHNESS_BUCKETS, ServiceMetrics, serve
+from wirewatch.service import MetricsObserver, assigned_check, report_lag, stop_on_signals
 from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -70,12 +73,13 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
     server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
     loop = BatchLoop(
         consumer,
-        TaggedArticleWriter(engine),
+        TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
         DeadLetterPublisher(producer, stage="store"),
         max_records=settings.store_batch_size,
         poll_timeout_ms=settings.store_poll_timeout_ms,
         observer=MetricsObserver(metrics),
     )
+    report_lag(kafka, settings.store_group, settings.store_topic, metrics, stop)
     metrics.up.labels("store").set(1)
     log.info("sink consuming %s as %s", settings.store_topic, settings.store_group)
     try:
@@ -89,6 +93,28 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
             server.shutdown()
     log.info("sink stopped after %d records", loop.processed)
     return 0
+
+
+def freshness_observer(metrics: ServiceMetrics) -> Callable[[Sequence[ArticleTagged]], None]:
+    """Observe, per stored article, the time since publication and since first sight."""
+    freshness = Histogram(
+        "wirewatch_freshness_seconds",
+        "Time from an article's publication / first sight to its row in PostgreSQL",
+        ["since"],
+        buckets=FRESHNESS_BUCKETS,
+        registry=metrics.registry,
+    )
+
+    def observe(stored: Sequence[ArticleTagged]) -> None:
+        now = utcnow()
+        for msg in stored:
+            freshness.labels("first_seen").observe((now - msg.article.first_seen_at).total_seconds())
+            if msg.article.published_at is not None and not msg.article.published_at_inferred:
+                freshness.labels("published").observe(
+                    max(0.0, (now - msg.article.published_at).total_seconds())
+                )
+
+    return observe
 
 
 def _database_answers(engine: object) -> bool:

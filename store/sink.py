@@ -11,7 +11,7 @@ written is dead-lettered and the rest are stored.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from kafka.consumer.fetcher import ConsumerRecord
 from sqlalchemy import Engine
@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 class TaggedArticleWriter:
     """The batch handler of the sink: decode, write in one transaction, report poison."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, on_stored: Callable[[Sequence[ArticleTagged]], None] | None = None
+    ) -> None:
         self._engine = engine
+        self._on_stored = on_stored or (lambda stored: None)
         self.rows_written = 0
 
     def __call__(self, batch: list[ConsumerRecord]) -> list[Failure]:
@@ -52,6 +55,7 @@ class TaggedArticleWriter:
             with Session(self._engine) as session, session.begin():
                 save_batch(session, [msg for _, msg in decoded])
             self.rows_written += len(decoded)
+            self._on_stored([msg for _, msg in decoded])
             return []
         except sa_exc.SQLAlchemyError as exc:
             mapped = map_error(exc)
@@ -83,4 +87,6 @@ class TaggedArticleWriter:
             mapped = map_error(exc)
             raise mapped from exc
         self.rows_written += len(decoded) - len(failures)
+        bad = {id(f.record) for f in failures}
+        self._on_stored([msg for rec, msg in decoded if id(rec) not in bad])
         return failures

@@ -16,7 +16,9 @@ from types import FrameType
 from kafka import KafkaConsumer
 
 from wirewatch.kafka import LoopObserver
+from wirewatch.lag import measure_lag
 from wirewatch.metrics import ServiceMetrics
+from wirewatch.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,3 +65,26 @@ def assigned_check(consumer: KafkaConsumer, grace_seconds: float = 30.0) -> Call
         return bool(consumer.assignment()) or time.monotonic() - started > grace_seconds
 
     return check
+
+
+def report_lag(
+    kafka: KafkaSettings,
+    group: str,
+    topic: str,
+    metrics: ServiceMetrics,
+    stop: threading.Event,
+    interval: float = 15.0,
+) -> threading.Thread:
+    """Refresh ``kafka_consumergroup_lag`` for this service's group every ``interval`` seconds."""
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                for p in measure_lag(kafka, {group: [topic]}).partitions:
+                    metrics.consumer_lag.labels(p.group, p.topic, str(p.partition)).set(p.lag)
+            except Exception:  # lag is informative; a failed measurement must not stop the service
+                log.debug("lag measurement failed", exc_info=True)
+
+    thread = threading.Thread(target=loop, name=f"{metrics.service}-lag", daemon=True)
+    thread.start()
+    return thread
