@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test up down bench lint venv backbone clean soak
+.PHONY: demo test up down bench lint venv backbone clean soak tools
 
 venv: $(STAMP)
 
@@ -34,8 +34,12 @@ down:
 demo: backbone up
 	$(BIN)/wirewatch demo
 
-test: backbone up
+test: backbone up tools
 	$(BIN)/python -m pytest
+
+# docker-compose (Debian's package) only validates docker-compose.yml; no engine is needed.
+tools:
+	@command -v docker-compose >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } || echo "warning: docker-compose not installed; its validation test will skip"; }
 
 bench: backbone up
 	$(BIN)/python bench/run_all.py

@@ -1,0 +1,66 @@
+"""Settings of the feed poller (``WIREWATCH_*`` environment variables).
+
+Built once in :func:`ingest.command.run` and passed down; nothing reads the
+environment at import time. Every field maps to ``WIREWATCH_<FIELD NAME>``,
+e.g. ``fetch_concurrency`` -> ``WIREWATCH_FETCH_CONCURRENCY``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from wirewatch import topics
+from wirewatch.settings import ServiceSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_USER_AGENT = "wirewatch/0.1 (news feed poller; +https://github.com/wirewatch/wirewatch)"
+
+
+class PollerSettings(ServiceSettings):
+    feeds: str = "feeds.yaml"
+    """The feeds file (YAML or OPML); a relative path is looked up in the working directory, then the repo root."""
+    state_dir: str = ".state"
+    """Where the poller keeps what it has published (``poller.sqlite3``) and per-feed HTTP state."""
+    poll_topic: str = topics.RAW
+    """Topic the articles go to (tests use their own)."""
+
+    poll_interval: float = Field(default=900.0, gt=0)
+    """Seconds between two polls of a feed that declares no ``interval``."""
+    poll_jitter: float = Field(default=0.1, ge=0, lt=1)
+    """Each next poll is scheduled at interval * uniform(1 - jitter, 1 + jitter), so feeds spread out."""
+    poll_backoff_cap: float = Field(default=6 * 3600.0, gt=0)
+    """Longest wait between two attempts at a failing feed (exponential backoff from its interval)."""
+    poll_silent_after: float = Field(default=2 * 86400.0, gt=0)
+    """A feed that answers but has had nothing new for this long is reported as silent."""
+    publish_give_up_after: float = Field(default=300.0, gt=0)
+    """With ``--once``: how long to keep retrying an unreachable Kafka before exiting 75 (nothing marked seen)."""
+
+    fetch_concurrency: int = Field(default=32, ge=1, le=1024)
+    """Requests in flight at once, all hosts together."""
+    fetch_per_host: int = Field(default=2, ge=1, le=64)
+    """Requests in flight at once to one host (politeness)."""
+    fetch_connect_timeout: float = Field(default=10.0, gt=0)
+    fetch_read_timeout: float = Field(default=20.0, gt=0)
+    """Longest silence between two bytes of a response."""
+    fetch_total_timeout: float = Field(default=60.0, gt=0)
+    """Deadline of a whole fetch, redirects and body included: stops servers that drip bytes slowly."""
+    fetch_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    """Largest feed body accepted, after decompression."""
+    fetch_max_redirects: int = Field(default=5, ge=0, le=20)
+    user_agent: str = DEFAULT_USER_AGENT
+    allow_private_addresses: bool = True
+    """Allow feeds on loopback/private/link-local addresses. True suits a local install and the demo
+    (which serves its feeds on 127.0.0.1); set it to false when feed URLs come from people you do not
+    trust, so the poller cannot be pointed at internal services (checked on every redirect hop)."""
+
+    full_text_timeout: float = Field(default=20.0, gt=0)
+    """Deadline for fetching one article page when a feed has ``full_text: true``."""
+
+    def feeds_path(self) -> Path:
+        path = Path(self.feeds)
+        if path.is_absolute() or path.exists():
+            return path
+        fallback = REPO_ROOT / path
+        return fallback if fallback.exists() else path
