@@ -183,7 +183,7 @@ def e5_config(image: E5Image) -> dict[str, object]:
         "hidden_dropout_prob": 0.1,
         "attention_probs_dropout_prob": 0.1,
         "initializer_range": 0.02,
-        "pad_token_id": 0,
+        "pad_token_id": 1,
         "position_embedding_type": "absolute",
         "torch_dtype": "float32",
     }

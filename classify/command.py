@@ -24,7 +24,7 @@ from wirewatch.contract import ArticleSeen
 from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
 from wirewatch.logging import setup_logging
 from wirewatch.metrics import LATENCY_BUCKETS, ServiceMetrics, serve
-from wirewatch.service import MetricsObserver, assigned_check, report_lag, stop_on_signals
+from wirewatch.service import LagReporter, MetricsObserver, assigned_check, stop_on_signals
 from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,15 @@ def run_classifier(
         max_poll_records=settings.classify_batch_size,
     )
     producer = make_producer(kafka)
-    metrics.add_readiness_check("kafka", lambda: consumer.bootstrap_connected())
+    lag = LagReporter(
+        kafka,
+        settings.classify_group,
+        settings.classify_input_topic,
+        metrics,
+        stop,
+        settings.lag_report_seconds,
+    )
+    metrics.add_readiness_check("kafka", lag.broker_reachable)
     metrics.add_readiness_check("assigned", assigned_check(consumer))
     server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
     loop = BatchLoop(
@@ -115,7 +123,6 @@ def run_classifier(
         poll_timeout_ms=settings.classify_poll_timeout_ms,
         observer=MetricsObserver(metrics),
     )
-    report_lag(kafka, settings.classify_group, settings.classify_input_topic, metrics, stop)
     metrics.up.labels("classify").set(1)
     log.info("classifier consuming %s as %s", settings.classify_input_topic, settings.classify_group)
     try:
@@ -126,6 +133,7 @@ def run_classifier(
         producer.close(timeout=10)
         if server:
             server.shutdown()
+            server.server_close()
     log.info("classifier stopped after %d records", loop.processed)
     return 0
 

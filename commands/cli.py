@@ -63,12 +63,14 @@ def run_lag(args: argparse.Namespace) -> int:
     return 2 if over else 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported to add its arguments."""
     parser = argparse.ArgumentParser(prog="wirewatch", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (module, add, _run, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        _resolve(module, add)(p)
+        if name == chosen:
+            _resolve(module, add)(p)
     return parser
 
 
@@ -77,7 +79,9 @@ def _resolve(module: str, attr: str) -> Callable[..., object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(chosen).parse_args(argv)
     module, _add, run, _help = SUBCOMMANDS[args.command]
     try:
         return int(_resolve(module, run)(args) or 0)  # type: ignore[call-overload]

@@ -19,7 +19,7 @@ from wirewatch.contract import ArticleTagged, utcnow
 from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
 from wirewatch.logging import setup_logging
 from wirewatch.metrics import FRESHNESS_BUCKETS, ServiceMetrics, serve
-from wirewatch.service import MetricsObserver, assigned_check, report_lag, stop_on_signals
+from wirewatch.service import LagReporter, MetricsObserver, assigned_check, stop_on_signals
 from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,10 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
         kafka, settings.store_group, settings.store_topic, max_poll_records=settings.store_batch_size
     )
     producer = make_producer(kafka)
-    metrics.add_readiness_check("kafka", lambda: consumer.bootstrap_connected())
+    lag = LagReporter(
+        kafka, settings.store_group, settings.store_topic, metrics, stop, settings.lag_report_seconds
+    )
+    metrics.add_readiness_check("kafka", lag.broker_reachable)
     metrics.add_readiness_check("database", lambda: _database_answers(engine))
     metrics.add_readiness_check("assigned", assigned_check(consumer))
     server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
@@ -79,7 +82,6 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
         poll_timeout_ms=settings.store_poll_timeout_ms,
         observer=MetricsObserver(metrics),
     )
-    report_lag(kafka, settings.store_group, settings.store_topic, metrics, stop)
     metrics.up.labels("store").set(1)
     log.info("sink consuming %s as %s", settings.store_topic, settings.store_group)
     try:
@@ -91,6 +93,7 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
         engine.dispose()
         if server:
             server.shutdown()
+            server.server_close()
     log.info("sink stopped after %d records", loop.processed)
     return 0
 

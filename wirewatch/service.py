@@ -67,24 +67,39 @@ def assigned_check(consumer: KafkaConsumer, grace_seconds: float = 30.0) -> Call
     return check
 
 
-def report_lag(
-    kafka: KafkaSettings,
-    group: str,
-    topic: str,
-    metrics: ServiceMetrics,
-    stop: threading.Event,
-    interval: float = 15.0,
-) -> threading.Thread:
-    """Refresh ``kafka_consumergroup_lag`` for this service's group every ``interval`` seconds."""
+class LagReporter:
+    """Refreshes ``kafka_consumergroup_lag`` for one group every ``interval`` seconds on its own thread.
 
-    def loop() -> None:
-        while not stop.wait(interval):
+    It uses its own admin client (KafkaConsumer is not thread-safe), so a
+    successful measurement doubles as the service's "broker reachable" signal.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaSettings,
+        group: str,
+        topic: str,
+        metrics: ServiceMetrics,
+        stop: threading.Event,
+        interval: float = 15.0,
+    ) -> None:
+        self._kafka, self._group, self._topic = kafka, group, topic
+        self._metrics, self._stop, self._interval = metrics, stop, interval
+        self.last_ok: float | None = None
+        self._thread = threading.Thread(target=self._run, name=f"{metrics.service}-lag", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
             try:
-                for p in measure_lag(kafka, {group: [topic]}).partitions:
-                    metrics.consumer_lag.labels(p.group, p.topic, str(p.partition)).set(p.lag)
+                for p in measure_lag(self._kafka, {self._group: [self._topic]}).partitions:
+                    self._metrics.consumer_lag.labels(p.group, p.topic, str(p.partition)).set(p.lag)
+                self.last_ok = time.monotonic()
             except Exception:  # lag is informative; a failed measurement must not stop the service
                 log.debug("lag measurement failed", exc_info=True)
+            if self._stop.wait(self._interval):
+                return
 
-    thread = threading.Thread(target=loop, name=f"{metrics.service}-lag", daemon=True)
-    thread.start()
-    return thread
+    def broker_reachable(self) -> bool:
+        """Readiness: the broker answered within the last three measurement intervals."""
+        return self.last_ok is not None and time.monotonic() - self.last_ok < 3 * self._interval + 10

@@ -74,6 +74,8 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     metrics_port: int = Field(default=0, ge=0, le=65535)
     """Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off."""
+    lag_report_seconds: float = Field(default=15.0, gt=0)
+    """How often a consumer service refreshes its kafka_consumergroup_lag series."""
 
     def kafka(self, client_id: str = "wirewatch") -> KafkaSettings:
         return KafkaSettings(
