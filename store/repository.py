@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import DateTime, Integer, Text, column, delete, func, select, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -175,12 +175,15 @@ def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> int:
     rows = [row for m in fresher for row in event_rows(m)]
     if rows:
         session.execute(insert(events), rows)
-    for msg in fresher:
-        session.execute(
-            articles.update()
-            .where(articles.c.article_id == msg.article_id)
-            .values(classified_revision=msg.article.revision, classified_at=msg.classified_at)
-        )
+    # One UPDATE ... FROM (VALUES ...) instead of a round trip per article.
+    marks = values(
+        column("article_id", Text), column("revision", Integer), column("at", DateTime(timezone=True)), name="marks"
+    ).data([(m.article_id, m.article.revision, m.classified_at) for m in fresher])
+    session.execute(
+        articles.update()
+        .where(articles.c.article_id == marks.c.article_id)
+        .values(classified_revision=marks.c.revision, classified_at=marks.c.at)
+    )
     return len(rows)
 
 
