@@ -25,15 +25,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import Engine, create_engine, insert, text  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from sqlalchemy import Engine, create_engine, insert, text
+from sqlalchemy.orm import Session
 
-from store.database import make_engine  # noqa: E402
-from store.migrate import upgrade  # noqa: E402
-from store.repository import article_row, classification_row, count_rows, event_rows, save_batch  # noqa: E402
-from store.tables import articles, classifications, events  # noqa: E402
-from tests.support.factories import seen, tagged  # noqa: E402
-from wirewatch.contract import ArticleTagged  # noqa: E402
+from store.database import make_engine
+from store.migrate import upgrade
+from store.repository import article_row, classification_row, count_rows, event_rows, save_batch
+from store.tables import articles, classifications, events
+from tests.support.factories import seen, tagged
+from wirewatch.contract import ArticleTagged
 
 DATABASE_URL = os.environ.get(
     "WIREWATCH_DATABASE_URL", "postgresql+psycopg://wirewatch:wirewatch@127.0.0.1:5432/wirewatch"
@@ -69,7 +69,9 @@ def copy(engine: Engine, messages: list[ArticleTagged], batch: int) -> None:
                 v = row[c]
                 if isinstance(v, dict | list):
                     v = json.dumps(v) if isinstance(v, dict) else "{" + ",".join(v) + "}"
-                values.append("\\N" if v is None else str(v).replace("\\", "\\\\").replace("\t", " ").replace("\n", " "))
+                values.append(
+                    "\\N" if v is None else str(v).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
+                )
             buf.write("\t".join(values) + "\n")
         buf.seek(0)
         return buf
@@ -124,13 +126,14 @@ def main() -> None:
     args = parser.parse_args()
     messages = make_messages(args.n)
     admin = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
-    print(f"bench_sink: {args.n} tagged articles (1 article + 1 classification + 2 event rows each), batch {args.batch}")
+    print(f"bench_sink: {args.n} tagged articles (1 article, 1 classification, 2 events each), batch {args.batch}")
     rates = {
         "naive": measure(admin, "naive", naive, messages, args.batch),
         "sink": measure(admin, "sink", sink, messages, args.batch),
         "copy": measure(admin, "copy", copy, messages, args.batch),
     }
-    print(f"sink / naive: {rates['sink'] / rates['naive']:.1f}x; sink / copy: {rates['sink'] / rates['copy']:.2f}")
+    ratio, share = rates["sink"] / rates["naive"], rates["sink"] / rates["copy"]
+    print(f"sink / naive: {ratio:.1f}x; sink / copy: {share:.2f}")
     admin.dispose()
 
 

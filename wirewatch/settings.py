@@ -69,6 +69,7 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
     kafka_topic_partitions: int = Field(default=3, ge=1)
+    dead_letter_topic: str = "news.dlq.v1"
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
