@@ -1,0 +1,405 @@
+"""The poll loop: fetch due feeds concurrently -> parse -> normalise -> publish -> mark seen.
+
+:class:`Poller` is the one user-facing class of ``ingest``. Its design:
+
+* **Two sides joined by a bounded queue.** Each due feed gets a task that
+  fetches, parses and normalises (CPU work in a thread) and puts a
+  :class:`FeedBatch` — its articles plus its new :class:`FeedState` — on the
+  queue. One publishing task drains the queue: it decides what is new or
+  updated against :class:`~ingest.state.PollerState`, publishes through the
+  :class:`Publisher` seam, and only after the publisher returned (broker acks)
+  commits articles and feed state together. One writer means two feeds listing
+  the same article in one cycle still publish it once.
+* **Kafka down**: :meth:`Publisher.publish` raises
+  :class:`~wirewatch.errors.RetriableError`; the publishing task keeps the
+  batch, backs off and retries it. Nothing is marked seen and the feeds'
+  validators are not stored, so even a restart re-fetches and re-publishes
+  rather than loses. The bounded queue stops fetching meanwhile. With
+  ``give_up_after`` (``--once``) it stops retrying and raises
+  :class:`PublishGaveUpError`.
+* **A broken feed never stops the poller**: fetch and parse errors become the
+  feed's failure (logged, counted, backed off), and even an unexpected
+  exception is confined to its feed (logged with its traceback as
+  ``internal_error``).
+* **Schedule**: each feed's next poll is ``interval * uniform(1 - jitter,
+  1 + jitter)`` after the last; failures back off exponentially from the
+  interval up to ``backoff_cap``; ``Retry-After`` is a floor; 410 Gone stops
+  polling until the declared URL changes.
+
+Never publishes an article twice for the same content (ids and hashes in the
+state), never marks seen what the publisher did not confirm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Protocol, TextIO
+
+from ingest.feeds import FeedDeclaration
+from ingest.fetch import FeedGoneError, FetchError, Fetcher
+from ingest.fulltext import fill_full_text
+from ingest.health import FeedHealth
+from ingest.normalize import normalize_feed
+from ingest.parse import ParseError, parse_document
+from ingest.state import FeedState, PollerState
+from wirewatch.contract import ArticleSeen, encode, utcnow
+from wirewatch.errors import RetriableError, WirewatchError
+from wirewatch.retry import Backoff
+
+log = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    """Where articles go. ``publish`` returns only once every article is durably accepted
+    (Kafka: acknowledged by all in-sync replicas) and raises RetriableError otherwise."""
+
+    def publish(self, articles: Sequence[ArticleSeen]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonLinesPublisher:
+    """``--dry-run``: one contract JSON object per line on a text stream."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+
+    def publish(self, articles: Sequence[ArticleSeen]) -> None:
+        for article in articles:
+            self._stream.write(encode(article).decode("utf-8") + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class PublishGaveUpError(WirewatchError):
+    """The publisher stayed unavailable longer than ``give_up_after``; nothing was marked seen."""
+
+    retriable = True
+
+
+@dataclass(frozen=True)
+class PollerConfig:
+    default_interval: float = 900.0
+    jitter: float = 0.1
+    backoff_cap: float = 6 * 3600.0
+    queue_size: int = 64
+    max_publish_batch: int = 2000
+    give_up_after: float | None = None
+    full_text_timeout: float = 20.0
+
+
+@dataclass(frozen=True)
+class FeedBatch:
+    feed: FeedDeclaration
+    state: FeedState
+    articles: tuple[ArticleSeen, ...] = ()
+    outcome: str = "ok"
+
+
+@dataclass
+class FeedOutcome:
+    """What one poll of one feed came to (``--once`` reports these)."""
+
+    feed: str
+    outcome: str = "pending"
+    detail: str = ""
+    entries: int = 0
+    duplicates: int = 0
+    new: int = 0
+    updated: int = 0
+    problem: str | None = None
+
+
+@dataclass
+class CycleReport:
+    outcomes: dict[str, FeedOutcome] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def published(self) -> int:
+        return sum(o.new + o.updated for o in self.outcomes.values())
+
+    @property
+    def failed(self) -> list[FeedOutcome]:
+        return [o for o in self.outcomes.values() if o.outcome not in {"ok", "not_modified", "skipped"}]
+
+
+class Poller:
+    """Polls ``feeds`` and publishes what is new. Call :meth:`close` when done.
+
+    ``clock`` and ``rng`` are seams for tests; everything else is real.
+    """
+
+    def __init__(
+        self,
+        feeds: Sequence[FeedDeclaration],
+        state: PollerState,
+        publisher: Publisher,
+        fetcher: Fetcher,
+        *,
+        config: PollerConfig | None = None,
+        health: FeedHealth | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.feeds = list(feeds)
+        self.state = state
+        self.publisher = publisher
+        self.fetcher = fetcher
+        self.config = config or PollerConfig()
+        self.health = health or FeedHealth()
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._backoff = Backoff(base=1.0, cap=30.0)
+
+    # ---- driving ----------------------------------------------------------------------------------
+
+    async def run_once(self, *, only_due: bool = False, stop: Callable[[], bool] = lambda: False) -> CycleReport:
+        """One cycle: every feed (or only the due ones), concurrently; returns when all is committed."""
+        started = time.monotonic()
+        now = self._clock()
+        report = CycleReport()
+        todo = []
+        for feed in self.feeds:
+            state = self.state.feed(feed.name, feed.url)
+            if state.gone:
+                report.outcomes[feed.name] = FeedOutcome(feed.name, "gone", f"410 Gone at {state.url}")
+                continue
+            if only_due and state.next_due_at is not None and state.next_due_at > now:
+                continue
+            report.outcomes[feed.name] = FeedOutcome(feed.name)
+            todo.append((feed, state))
+        queue: asyncio.Queue[FeedBatch | None] = asyncio.Queue(self.config.queue_size)
+        publishing = asyncio.create_task(self._publish_loop(queue, report, stop))
+
+        async def produce() -> None:
+            await asyncio.gather(*(self._poll_feed(feed, state, queue, report) for feed, state in todo))
+            await queue.put(None)
+
+        producing = asyncio.create_task(produce())
+        try:
+            await publishing  # returns after the sentinel, or raises (gave up / stopped)
+        finally:
+            if not producing.done():
+                producing.cancel()
+            await asyncio.gather(producing, return_exceptions=True)
+        report.seconds = time.monotonic() - started
+        self.health.cycle_seconds.observe(report.seconds)
+        return report
+
+    async def run_forever(self, stop: Callable[[], bool]) -> None:
+        """Poll due feeds, sleep until the next one is due, until ``stop()`` is true."""
+        while not stop():
+            report = await self.run_once(only_due=True, stop=stop)
+            if report.outcomes:
+                log.info(
+                    "cycle: %d feeds polled, %d articles published, %d failed in %.1fs",
+                    len(report.outcomes),
+                    report.published,
+                    len(report.failed),
+                    report.seconds,
+                )
+            await _sleep(self._until_next_due(), stop)
+
+    def _until_next_due(self) -> float:
+        now = self._clock()
+        dues = [
+            s.next_due_at
+            for s in (self.state.feed(f.name, f.url) for f in self.feeds)
+            if not s.gone and s.next_due_at is not None
+        ]
+        if not dues:
+            return 60.0
+        return max(0.05, min(60.0, (min(dues) - now).total_seconds()))
+
+    async def close(self) -> None:
+        await self.fetcher.aclose()
+
+    # ---- one feed ---------------------------------------------------------------------------------
+
+    async def _poll_feed(
+        self, feed: FeedDeclaration, state: FeedState, queue: asyncio.Queue[FeedBatch | None], report: CycleReport
+    ) -> None:
+        outcome = report.outcomes[feed.name]
+        now = self._clock()
+        state = replace(state, last_attempt_at=now)
+        try:
+            batch = await self._fetch_and_parse(feed, state, now, outcome)
+        except (FetchError, ParseError) as exc:
+            batch = self._failure(feed, state, exc, now, outcome)
+        except Exception as exc:  # a bug triggered by one feed must not stop the others
+            log.exception("feed %s: unexpected error while polling %s", feed.name, state.url)
+            batch = self._failure(feed, state, exc, now, outcome)
+        await queue.put(batch)
+
+    async def _fetch_and_parse(
+        self, feed: FeedDeclaration, state: FeedState, now: datetime, outcome: FeedOutcome
+    ) -> FeedBatch:
+        result = await self.fetcher.fetch(
+            state.url, etag=state.etag, last_modified=state.last_modified, headers=dict(feed.headers)
+        )
+        self.health.fetch_seconds.observe(result.elapsed)
+        if result.permanent_url and result.permanent_url != state.url:
+            log.info("feed %s moved permanently: %s -> %s (remembered)", feed.name, state.url, result.permanent_url)
+            state = replace(state, url=result.permanent_url)
+        success = replace(
+            state,
+            last_success_at=now,
+            consecutive_failures=0,
+            last_error=None,
+            next_due_at=now + timedelta(seconds=self._interval(feed)),
+            last_new_at=state.last_new_at or now,
+        )
+        if result.not_modified:
+            outcome.outcome = "not_modified"
+            return FeedBatch(feed, success, (), "not_modified")
+        parsed = await asyncio.to_thread(parse_document, result.body, url=result.url, content_type=result.content_type)
+        if parsed.problem:
+            log.info("feed %s: document is not clean but usable (%s)", feed.name, parsed.problem)
+            outcome.problem = parsed.problem
+        normalized = await asyncio.to_thread(normalize_feed, parsed, feed, now)
+        outcome.entries, outcome.duplicates = normalized.entries, normalized.duplicates_dropped
+        self.health.counted(feed.name, "duplicate", normalized.duplicates_dropped)
+        articles = normalized.articles
+        if feed.full_text:
+            articles = await fill_full_text(self.fetcher, articles, self.state, self.config.full_text_timeout)
+        success = replace(success, etag=result.etag, last_modified=result.last_modified)
+        outcome.outcome = "ok"
+        return FeedBatch(feed, success, articles, "ok")
+
+    def _failure(
+        self, feed: FeedDeclaration, state: FeedState, exc: Exception, now: datetime, outcome: FeedOutcome
+    ) -> FeedBatch:
+        kind = getattr(exc, "kind", "internal_error")
+        failures = state.consecutive_failures + 1
+        delay = min(self.config.backoff_cap, self._interval(feed) * 2 ** min(failures - 1, 20))
+        delay *= self._rng.uniform(1 - self.config.jitter, 1 + self.config.jitter)
+        retry_after = getattr(exc, "retry_after", None)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        gone = isinstance(exc, FeedGoneError)
+        failed = replace(
+            state,
+            consecutive_failures=failures,
+            last_error=f"{kind}: {getattr(exc, 'detail', exc)}"[:1000],
+            next_due_at=now + timedelta(seconds=delay),
+            gone=gone,
+        )
+        outcome.outcome, outcome.detail = kind, str(exc)
+        self.health.failed(failed, kind, str(exc), None if gone else delay)
+        return FeedBatch(feed, failed, (), kind)
+
+    def _interval(self, feed: FeedDeclaration) -> float:
+        base = feed.interval or self.config.default_interval
+        return base * self._rng.uniform(1 - self.config.jitter, 1 + self.config.jitter)
+
+    # ---- the publishing side ----------------------------------------------------------------------
+
+    async def _publish_loop(
+        self, queue: asyncio.Queue[FeedBatch | None], report: CycleReport, stop: Callable[[], bool]
+    ) -> None:
+        finished = False
+        while not finished:
+            batches: list[FeedBatch] = []
+            item = await queue.get()
+            while item is not None:
+                batches.append(item)
+                if sum(len(b.articles) for b in batches) >= self.config.max_publish_batch or queue.empty():
+                    break
+                item = queue.get_nowait()
+            finished = item is None
+            if batches:
+                await self._publish_batches(batches, report, stop)
+
+    async def _publish_batches(
+        self, batches: list[FeedBatch], report: CycleReport, stop: Callable[[], bool]
+    ) -> None:
+        to_publish: list[ArticleSeen] = []
+        decided: dict[str, ArticleSeen] = {}
+        states: list[FeedState] = []
+        for batch in batches:
+            outcome = report.outcomes[batch.feed.name]
+            fresh = self._decide(batch.articles, decided)
+            new = sum(1 for a in fresh if a.revision == 1)
+            outcome.new, outcome.updated = new, len(fresh) - new
+            to_publish.extend(fresh)
+            state = batch.state
+            if new and batch.outcome == "ok":
+                state = replace(state, last_new_at=state.last_attempt_at or self._clock())
+            states.append(state)
+        if to_publish:
+            await self._publish_with_retry(to_publish, stop)
+        self.state.commit(states, to_publish)
+        self._backoff.reset()
+        for batch, state in zip(batches, states, strict=True):
+            outcome = report.outcomes[batch.feed.name]
+            if batch.outcome in {"ok", "not_modified"}:
+                self.health.succeeded(state, batch.outcome, state.last_attempt_at or self._clock())
+                self.health.counted(batch.feed.name, "new", outcome.new)
+                self.health.counted(batch.feed.name, "updated", outcome.updated)
+        if to_publish:
+            self.health.metrics.records_out.labels(self.health.metrics.service).inc(len(to_publish))
+
+    def _decide(self, articles: Sequence[ArticleSeen], decided: dict[str, ArticleSeen]) -> list[ArticleSeen]:
+        """New (revision 1) and edited (revision + 1) articles; unchanged ones are left out."""
+        pending = [a for a in articles if a.article_id not in decided]
+        known = self.state.seen(a.article_id for a in pending)
+        fresh = []
+        for article in pending:
+            record = known.get(article.article_id)
+            if record is None:
+                chosen = article
+            elif record.content_hash == article.content_hash:
+                continue
+            else:
+                update: dict[str, object] = {"revision": record.revision + 1, "first_seen_at": record.first_seen_at}
+                if article.published_at_inferred and record.published_at is not None:
+                    update["published_at"] = record.published_at
+                    update["published_at_inferred"] = record.published_inferred
+                chosen = article.model_copy(update=update)
+                log.info(
+                    "article_id=%s edited (feed %s): publishing revision %d",
+                    article.article_id,
+                    article.feed,
+                    chosen.revision,
+                )
+            decided[article.article_id] = chosen
+            fresh.append(chosen)
+        return fresh
+
+    async def _publish_with_retry(self, articles: list[ArticleSeen], stop: Callable[[], bool]) -> None:
+        started = time.monotonic()
+        while True:
+            try:
+                await asyncio.to_thread(self.publisher.publish, articles)
+                return
+            except RetriableError as exc:
+                waited = time.monotonic() - started
+                limit = self.config.give_up_after
+                if (limit is not None and waited >= limit) or stop():
+                    raise PublishGaveUpError(
+                        f"publisher unavailable for {waited:.0f}s; {len(articles)} articles not published, "
+                        "nothing marked seen"
+                    ) from exc
+                delay = self._backoff.next_delay()
+                self.health.metrics.batch_retries.labels(self.health.metrics.service).inc()
+                log.warning("publishing %d articles failed, retrying in %.1fs: %s", len(articles), delay, exc)
+                await _sleep(delay, stop)
+
+
+async def _sleep(seconds: float, stop: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while not stop():
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return
+        await asyncio.sleep(min(0.2, remaining))
