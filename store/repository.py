@@ -116,7 +116,7 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
 def _upsert_articles(session: Session, newest: Sequence[ArticleTagged]) -> None:
     stmt = insert(articles)
     ex = stmt.excluded
-    update = {
+    update: dict[str, Any] = {
         c: ex[c]
         for c in (
             "revision",

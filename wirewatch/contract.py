@@ -15,15 +15,15 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from wirewatch.errors import PoisonMessageError
 
-RAW_SCHEMA = "news.raw.v1"
-TAGGED_SCHEMA = "news.tagged.v1"
-DEAD_LETTER_SCHEMA = "news.dlq.v1"
+RAW_SCHEMA: Final = "news.raw.v1"
+TAGGED_SCHEMA: Final = "news.tagged.v1"
+DEAD_LETTER_SCHEMA: Final = "news.dlq.v1"
 
 CATEGORIES = ("kidnapping", "shootout", "extortion")
 """The violence categories every classifier must at least produce."""
