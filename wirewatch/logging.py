@@ -45,6 +45,8 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
     # kafka-python is chatty at INFO (every connect/rebalance step); keep its warnings.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # kafka-python warns about its own event loop on a busy 2-core machine; not actionable.
+    logging.getLogger("kafka.net.selector").setLevel(logging.ERROR)
 
 
 def record_ref(topic: str, partition: int, offset: int) -> str:

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FEED = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel>
-<title>Test wire</title><link>http://127.0.0.1/</link><language>es</language>
+<title>Test wire</title><language>es</language>
 <item>
   <title>Policía frustra un secuestro tras un intercambio de disparos en Guayaquil</title>
   <link>/noticias/secuestro-frustrado?utm_source=rss&amp;utm_medium=feed</link>

@@ -31,7 +31,12 @@ def test_database_outage_holds_batches_and_loses_nothing(
     port = migrated_engine.url.port or 5432
     proxy = TcpProxy(port)
     proxied = make_engine(migrated_engine.url.set(port=proxy.port).render_as_string(hide_password=False))
-    writer = TaggedArticleWriter(proxied)
+    store = TaggedArticleWriter(proxied)
+
+    def writer(batch):  # type: ignore[no-untyped-def]
+        time.sleep(0.1)  # pace the stream so the outage lands mid-stream, not after it
+        return store(batch)
+
     retries: list[Exception] = []
 
     class Observer:
@@ -58,6 +63,7 @@ def test_database_outage_holds_batches_and_loses_nothing(
         deadline = time.monotonic() + 60
         while loop.processed < 60 and time.monotonic() < deadline:
             time.sleep(0.05)
+        assert loop.processed < n
         proxy.cut()  # the database "goes down" mid-stream
         time.sleep(3)
         processed_during_outage = loop.processed

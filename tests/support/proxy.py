@@ -61,6 +61,9 @@ class TcpProxy:
     def cut(self) -> None:
         """Drop every connection and refuse new ones until :meth:`restore`."""
         if self._listener is not None:
+            # shutdown() wakes the thread blocked in accept(); close() alone would leave it accepting.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
             self._listener.close()
             self._listener = None
         with self._lock:
