@@ -51,6 +51,12 @@ class ModelTagger:
 
 
 def load_tagger(settings: ClassifierSettings) -> ModelTagger:
+    """The tagger ``WIREWATCH_TAGGER`` names: the trained model, or the keyword baseline (no torch)."""
+    if settings.tagger == "keywords":
+        from classify.keywords import KeywordTagger
+
+        log.info("keyword baseline tagger (WIREWATCH_TAGGER=keywords), not the model")
+        return ModelTagger(KeywordTagger())
     from classify.model import Tagger
 
     tagger = Tagger.load(
