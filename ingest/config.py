@@ -20,7 +20,7 @@ DEFAULT_USER_AGENT = "wirewatch/0.1 (news feed poller; +https://github.com/wirew
 
 class PollerSettings(ServiceSettings):
     feeds: str = "feeds.yaml"
-    """The feeds file (YAML or OPML); a relative path is looked up in the working directory, then the repo root."""
+    """The feeds file (YAML or OPML); relative: tried in the working directory, then the repo root."""
     state_dir: str = ".state"
     """Where the poller keeps what it has published (``poller.sqlite3``) and per-feed HTTP state."""
     poll_topic: str = topics.RAW
@@ -35,7 +35,7 @@ class PollerSettings(ServiceSettings):
     poll_silent_after: float = Field(default=2 * 86400.0, gt=0)
     """A feed that answers but has had nothing new for this long is reported as silent."""
     publish_give_up_after: float = Field(default=300.0, gt=0)
-    """With ``--once``: how long to keep retrying an unreachable Kafka before exiting 75 (nothing marked seen)."""
+    """With ``--once``: how long to retry an unreachable Kafka before exiting 75 (nothing is marked seen)."""
 
     fetch_concurrency: int = Field(default=32, ge=1, le=1024)
     """Requests in flight at once, all hosts together."""

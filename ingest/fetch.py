@@ -143,6 +143,7 @@ class Fetcher:
                 headers={"User-Agent": c.user_agent, "Accept": ACCEPT},
             )
             self._global = asyncio.Semaphore(c.concurrency)
+            self._hosts = {}  # semaphores belong to one event loop, like the client
         return self._client
 
     async def aclose(self) -> None:
@@ -175,7 +176,9 @@ class Fetcher:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(deadline):
-                    result = await self._follow(client, url, request_headers, max_bytes or self.config.max_bytes)
+                    result = await self._follow(
+                        client, url, request_headers, max_bytes or self.config.max_bytes
+                    )
             except TimeoutError as exc:
                 raise FetchError(
                     "deadline", f"no complete response within {deadline:.0f}s", retriable=True
@@ -224,7 +227,9 @@ class Fetcher:
                     last_modified=response.headers.get("last-modified"),
                     permanent_url=permanent_url,
                 )
-        raise FetchError("too_many_redirects", f"more than {self.config.max_redirects} from {url}", retriable=False)
+        raise FetchError(
+            "too_many_redirects", f"more than {self.config.max_redirects} from {url}", retriable=False
+        )
 
     async def _check_address(self, url: str) -> None:
         if self.config.allow_private_addresses:
@@ -261,7 +266,9 @@ def _raise_for_status(response: httpx.Response) -> None:
     if status >= 500:
         raise FetchError(f"http_{status}", reason, retriable=True, status=status, retry_after=retry_after)
     if status in _REDIRECTS:
-        raise FetchError("bad_redirect", f"{reason} without a Location header", retriable=False, status=status)
+        raise FetchError(
+            "bad_redirect", f"{reason} without a Location header", retriable=False, status=status
+        )
     raise FetchError(f"http_{status}", reason, retriable=status in {408, 425}, status=status)
 
 
@@ -293,7 +300,9 @@ def gunzip_if_needed(body: bytes, max_bytes: int) -> bytes:
     except zlib.error:
         return body
     if len(out) > max_bytes or inflater.unconsumed_tail:
-        raise FetchError("too_large", f"gzip body inflates beyond the {max_bytes}-byte limit", retriable=False)
+        raise FetchError(
+            "too_large", f"gzip body inflates beyond the {max_bytes}-byte limit", retriable=False
+        )
     return out
 
 

@@ -51,10 +51,15 @@ class FeedHealth:
         self.last_success = Gauge(
             "wirewatch_feed_last_success_timestamp_seconds", "Last successful poll", ["feed"], registry=r
         )
-        self.up = Gauge("wirewatch_feed_up", "1 when the last poll of the feed succeeded", ["feed"], registry=r)
+        self.up = Gauge(
+            "wirewatch_feed_up", "1 when the last poll of the feed succeeded", ["feed"], registry=r
+        )
         self.gone = Gauge("wirewatch_feed_gone", "1 when the feed answered 410 Gone", ["feed"], registry=r)
         self.silent = Gauge(
-            "wirewatch_feed_silent", "1 when the feed answers but has had nothing new for long", ["feed"], registry=r
+            "wirewatch_feed_silent",
+            "1 when the feed answers but has had nothing new for long",
+            ["feed"],
+            registry=r,
         )
         self.fetch_seconds = Histogram(
             "wirewatch_fetch_seconds", "Time to fetch one feed", buckets=LATENCY_BUCKETS, registry=r

@@ -5,7 +5,8 @@ contract message. No I/O, no clock (``fetched_at`` is passed in), no state: the
 poller decides revisions and first sightings with :mod:`ingest.state`.
 
 * **article_id** (32 hex chars of SHA-256) from, in order: the canonical URL
-  (tracking parameters stripped, relative links resolved against the feed, host
+  (tracking parameters stripped, relative links resolved against the channel
+  ``<link>`` — else the document URL — as feeds are often served from a CDN, host
   lower-cased, default port, empty query and ``www.`` dropped, scheme ignored
   so an http -> https move keeps the ids); else the GUID (scoped by the feed
   name, since bare GUIDs like ``12345`` collide between publishers); else a
@@ -30,12 +31,12 @@ poller decides revisions and first sightings with :mod:`ingest.state`.
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import functools
 import hashlib
 import html
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -72,7 +73,18 @@ _MONTHS = {
     "set": "Sep", "sep": "Sep", "out": "Oct", "oct": "Oct", "okt": "Oct", "nov": "Nov", "dez": "Dec",
     "dic": "Dec", "dec": "Dec", "déc": "Dec", "jan": "Jan", "apr": "Apr", "aug": "Aug", "mär": "Mar",
 }  # fmt: skip
+_CONTROLS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufeff\ufffe\uffff]")
+_KEEP_NEWLINES = str.maketrans({"\t": " ", "\r": " "})
+_NO_NEWLINES = str.maketrans({"\t": " ", "\r": " ", "\n": " "})
+_SEGMENT_SAFE = ":@!$&'()*+,;=~-._"
 _DETECT_MIN_CHARS = 20
+# Longest fields kept (the rest is cut): an ArticleSeen must fit in one Kafka message (1 MiB by
+# default) even if every character takes 4 bytes, and still fit once tagged (article + evidence).
+# A gigantic entry that cannot be produced would be retried forever and block every feed behind it.
+MAX_TITLE_CHARS = 1_000
+MAX_SUMMARY_CHARS = 40_000
+MAX_TEXT_CHARS = 100_000
+MAX_HTML_CHARS = 80_000
 _DETECT_MIN_PROBABILITY = 0.5
 
 
@@ -87,7 +99,7 @@ class NormalizedFeed:
 
 def normalize_feed(parsed: ParsedFeed, feed: FeedDeclaration, fetched_at: datetime) -> NormalizedFeed:
     """Every entry of ``parsed`` as a revision-1 :class:`ArticleSeen` with in-document duplicates resolved."""
-    base = parsed.base_url or feed.url
+    base = link_base(parsed, feed.url)
     feed_language = feed.language or normalize_language(parsed.language)
     articles: list[ArticleSeen] = []
     by_id: dict[str, set[str]] = {}
@@ -109,6 +121,13 @@ def normalize_feed(parsed: ParsedFeed, feed: FeedDeclaration, fetched_at: dateti
     return NormalizedFeed(tuple(articles), len(parsed.entries), dropped)
 
 
+def link_base(parsed: ParsedFeed, feed_url: str) -> str:
+    """Base of relative entry links: the channel's <link> when absolute, else the document URL."""
+    document = parsed.base_url or feed_url
+    site = canonical_url(parsed.link, document) if parsed.link else None
+    return site or document
+
+
 def normalize_entry(
     entry: RawEntry,
     feed: FeedDeclaration,
@@ -120,9 +139,9 @@ def normalize_entry(
     guid = strip_controls(entry.guid.strip()) if entry.guid and entry.guid.strip() else None
     if url is None and guid and re.match(r"https?://", guid, re.I):
         url = canonical_url(guid, base_url)
-    title = clean_title(entry.title)
-    summary = clean_text(entry.summary_html)
-    text = clean_text(entry.content_html) if entry.content_html else summary
+    title = clean_title(entry.title)[:MAX_TITLE_CHARS]
+    summary = clean_text(entry.summary_html)[:MAX_SUMMARY_CHARS]
+    text = clean_text(entry.content_html)[:MAX_TEXT_CHARS] if entry.content_html else summary
     content = content_hash(title, summary, text)
     published = entry.published or parse_date_text(entry.published_text)
     language = normalize_language(entry.language) or feed_language or detect_language(f"{title}\n{text}")
@@ -135,7 +154,10 @@ def normalize_entry(
         title=title,
         summary=summary,
         text=text,
-        summary_html=strip_controls(entry.summary_html or entry.content_html, keep_newlines=True) or None,
+        summary_html=strip_controls(entry.summary_html or entry.content_html, keep_newlines=True)[
+            :MAX_HTML_CHARS
+        ]
+        or None,
         language=language,
         published_at=published or fetched_at,
         published_at_inferred=published is None,
@@ -172,10 +194,9 @@ def canonical_url(url: str | None, base: str | None = None) -> str | None:
         return None
     if scheme not in _DEFAULT_PORTS or not host:
         return None
-    try:
-        host = host.encode("idna").decode("ascii") if not host.isascii() else host
-    except UnicodeError:
-        pass
+    if not host.isascii():
+        with contextlib.suppress(UnicodeError):
+            host = host.encode("idna").decode("ascii")
     netloc = f"[{host}]" if ":" in host else host
     if port is not None and port != _DEFAULT_PORTS[scheme]:
         netloc += f":{port}"
@@ -216,25 +237,26 @@ def _is_tracking_fragment(fragment: str) -> bool:
 
 
 def _normalize_path(path: str) -> str:
+    """Re-encode each segment (an encoded ``/`` stays encoded), then drop ``.`` and ``..`` segments."""
     segments: list[str] = []
-    for segment in path.split("/"):
+    for segment in (_requote(raw, safe=_SEGMENT_SAFE) for raw in path.split("/")):
         if segment == "..":
             if len(segments) > 1:
                 segments.pop()
         elif segment != ".":
             segments.append(segment)
     joined = "/".join(segments)
-    return _requote(joined if joined.startswith("/") else "/" + joined) or "/"
+    return joined if joined.startswith("/") else "/" + joined
 
 
-def _requote(value: str) -> str:
+def _requote(value: str, safe: str = _SEGMENT_SAFE + "/") -> str:
     """Decode then re-encode percent escapes so ``%7e``, ``~`` and ``%7E`` compare equal."""
     if not value:
         return ""
     try:
-        return quote(unquote(value, errors="strict"), safe="/:@!$&'()*+,;=~-._")
+        return quote(unquote(value, errors="strict"), safe=safe)
     except UnicodeError:  # escapes of non-UTF-8 bytes: keep them as they are
-        return quote(value, safe="/:@!$&'()*+,;=~-._%")
+        return quote(value, safe=safe + "%")
 
 
 def _source(url: str) -> str | None:
@@ -296,18 +318,7 @@ def clean_title(title: str | None) -> str:
 
 def strip_controls(value: str, keep_newlines: bool = False) -> str:
     """Remove NUL, other C0/C1 controls, lone surrogates and non-characters (tabs become spaces)."""
-    out = []
-    for ch in value:
-        if ch == "\n" and keep_newlines:
-            out.append(ch)
-        elif ch in "\t\r\n":
-            out.append(" ")
-        else:
-            cat = unicodedata.category(ch)
-            if cat in ("Cc", "Cs") or ch in "\ufeff\ufffe\uffff":
-                continue
-            out.append(ch)
-    return "".join(out)
+    return _CONTROLS.sub("", value).translate(_KEEP_NEWLINES if keep_newlines else _NO_NEWLINES)
 
 
 def _collapse(text: str) -> str:

@@ -132,10 +132,9 @@ def parse_document(body: bytes, *, url: str, content_type: str | None = None) ->
     # Content sniffing decides what the document is, not the server's Content-Type
     # (feeds served as text/html are common); only an explicit charset is passed on.
     charset = _charset(content_type)
-    headers = {
-        "content-location": url,
-        "content-type": f"application/xml; charset={charset}" if charset else "application/xml",
-    }
+    # No content-location: relative links stay relative here and normalisation resolves them
+    # against the channel's own <link> (feeds are often served from another host than the site).
+    headers = {"content-type": f"application/xml; charset={charset}" if charset else "application/xml"}
     try:
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     except Exception as exc:  # feedparser's internals raise many types; map them all at this boundary
@@ -153,12 +152,12 @@ def parse_document(body: bytes, *, url: str, content_type: str | None = None) ->
             raise MalformedFeedError(f"no entries recovered ({problem})")
         if not version:
             raise MalformedFeedError("not a recognisable RSS, Atom, RDF or JSON feed")
-    feed = parsed.get("feed", {})
+    feed = dict.get(parsed, "feed") or {}
     return ParsedFeed(
         format=version or "unknown",
-        title=_s(feed.get("title")),
-        link=_s(feed.get("link")) or None,
-        language=_s(feed.get("language")) or None,
+        title=_s(dict.get(feed, "title")),
+        link=_s(dict.get(feed, "link")) or None,
+        language=_s(dict.get(feed, "language")) or None,
         entries=entries,
         problem=problem,
         base_url=url,
@@ -185,7 +184,7 @@ def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
         entries.append(
             RawEntry(
                 guid=_s(item.get("id")) or None,
-                link=urljoin(url, link) if link else None,
+                link=link,
                 title=_s(item.get("title")),
                 summary_html=_s(item.get("summary")),
                 content_html=_s(item.get("content_html")) or _html_escape(_s(item.get("content_text"))),
@@ -196,6 +195,7 @@ def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
             )
         )
     suffix = version.rsplit("/", 1)[-1].replace(".", "") if version else ""
+    suffix = "10" if suffix == "1" else suffix
     return ParsedFeed(
         format=f"jsonfeed{suffix}",
         title=_s(document.get("title")),
@@ -266,26 +266,31 @@ def discover_feed_links(body: bytes, url: str) -> list[str]:
 
 
 def _feedparser_entry(entry: Any) -> RawEntry:
-    parsed = entry.get("published_parsed") or entry.get("updated_parsed") or entry.get("created_parsed")
+    # dict.get, not entry.get: FeedParserDict maps missing keys to others with a DeprecationWarning.
+    def raw(key: str) -> Any:
+        return dict.get(entry, key)
+
+    parsed = raw("published_parsed") or raw("updated_parsed") or raw("created_parsed")
     published = None
     if parsed:
         try:
-            published = datetime(*parsed[:6], tzinfo=UTC)
+            published = datetime(*parsed[:6]).replace(tzinfo=UTC)
         except (TypeError, ValueError):
             published = None
-    content = entry.get("content") or []
+    content = raw("content") or []
     content_html = _s(content[0].get("value")) if content and isinstance(content[0], dict) else ""
-    link = _s(entry.get("feedburner_origlink")) or _s(entry.get("link"))
+    link = _s(raw("feedburner_origlink")) or _s(raw("link"))
+    title_detail = raw("title_detail")
     return RawEntry(
-        guid=_s(entry.get("id")) or None,
+        guid=_s(raw("id")) or None,
         link=link or None,
-        title=_s(entry.get("title")),
-        summary_html=_s(entry.get("summary")),
+        title=_s(raw("title")),
+        summary_html=_s(raw("summary")),
         content_html=content_html,
         published=published,
-        published_text=None if published else (_s(entry.get("published") or entry.get("updated")) or None),
-        language=_s((entry.get("title_detail") or {}).get("language")) or None,
-        author=_s(entry.get("author")) or None,
+        published_text=None if published else (_s(raw("published") or raw("updated")) or None),
+        language=_s(dict.get(title_detail, "language")) or None if isinstance(title_detail, dict) else None,
+        author=_s(raw("author")) or None,
     )
 
 

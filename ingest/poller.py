@@ -35,21 +35,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Protocol, TextIO
+from typing import Protocol
 
 from ingest.feeds import FeedDeclaration
-from ingest.fetch import FeedGoneError, FetchError, Fetcher
+from ingest.fetch import FeedGoneError, Fetcher, FetchError
 from ingest.fulltext import fill_full_text
 from ingest.health import FeedHealth
 from ingest.normalize import normalize_feed
 from ingest.parse import ParseError, parse_document
 from ingest.state import FeedState, PollerState
-from wirewatch.contract import ArticleSeen, encode, utcnow
+from wirewatch.contract import ArticleSeen, utcnow
 from wirewatch.errors import RetriableError, WirewatchError
 from wirewatch.retry import Backoff
 
@@ -63,21 +62,6 @@ class Publisher(Protocol):
     def publish(self, articles: Sequence[ArticleSeen]) -> None: ...
 
     def close(self) -> None: ...
-
-
-class JsonLinesPublisher:
-    """``--dry-run``: one contract JSON object per line on a text stream."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stdout
-
-    def publish(self, articles: Sequence[ArticleSeen]) -> None:
-        for article in articles:
-            self._stream.write(encode(article).decode("utf-8") + "\n")
-        self._stream.flush()
-
-    def close(self) -> None:
-        self._stream.flush()
 
 
 class PublishGaveUpError(WirewatchError):
@@ -116,6 +100,8 @@ class FeedOutcome:
     duplicates: int = 0
     new: int = 0
     updated: int = 0
+    unchanged: int = 0
+    """Entries published before (in an earlier poll, or by another feed in this one)."""
     problem: str | None = None
 
 
@@ -163,7 +149,9 @@ class Poller:
 
     # ---- driving ----------------------------------------------------------------------------------
 
-    async def run_once(self, *, only_due: bool = False, stop: Callable[[], bool] = lambda: False) -> CycleReport:
+    async def run_once(
+        self, *, only_due: bool = False, stop: Callable[[], bool] = lambda: False
+    ) -> CycleReport:
         """One cycle: every feed (or only the due ones), concurrently; returns when all is committed."""
         started = time.monotonic()
         now = self._clock()
@@ -227,7 +215,11 @@ class Poller:
     # ---- one feed ---------------------------------------------------------------------------------
 
     async def _poll_feed(
-        self, feed: FeedDeclaration, state: FeedState, queue: asyncio.Queue[FeedBatch | None], report: CycleReport
+        self,
+        feed: FeedDeclaration,
+        state: FeedState,
+        queue: asyncio.Queue[FeedBatch | None],
+        report: CycleReport,
     ) -> None:
         outcome = report.outcomes[feed.name]
         now = self._clock()
@@ -249,7 +241,9 @@ class Poller:
         )
         self.health.fetch_seconds.observe(result.elapsed)
         if result.permanent_url and result.permanent_url != state.url:
-            log.info("feed %s moved permanently: %s -> %s (remembered)", feed.name, state.url, result.permanent_url)
+            log.info(
+                "feed %s moved permanently: %s -> %s (remembered)", feed.name, state.url, result.permanent_url
+            )
             state = replace(state, url=result.permanent_url)
         success = replace(
             state,
@@ -262,7 +256,9 @@ class Poller:
         if result.not_modified:
             outcome.outcome = "not_modified"
             return FeedBatch(feed, success, (), "not_modified")
-        parsed = await asyncio.to_thread(parse_document, result.body, url=result.url, content_type=result.content_type)
+        parsed = await asyncio.to_thread(
+            parse_document, result.body, url=result.url, content_type=result.content_type
+        )
         if parsed.problem:
             log.info("feed %s: document is not clean but usable (%s)", feed.name, parsed.problem)
             outcome.problem = parsed.problem
@@ -331,6 +327,7 @@ class Poller:
             fresh = self._decide(batch.articles, decided)
             new = sum(1 for a in fresh if a.revision == 1)
             outcome.new, outcome.updated = new, len(fresh) - new
+            outcome.unchanged = len(batch.articles) - len(fresh)
             to_publish.extend(fresh)
             state = batch.state
             if new and batch.outcome == "ok":
@@ -361,7 +358,10 @@ class Poller:
             elif record.content_hash == article.content_hash:
                 continue
             else:
-                update: dict[str, object] = {"revision": record.revision + 1, "first_seen_at": record.first_seen_at}
+                update: dict[str, object] = {
+                    "revision": record.revision + 1,
+                    "first_seen_at": record.first_seen_at,
+                }
                 if article.published_at_inferred and record.published_at is not None:
                     update["published_at"] = record.published_at
                     update["published_at_inferred"] = record.published_inferred

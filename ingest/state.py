@@ -36,7 +36,7 @@ import fcntl
 import logging
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import IO
@@ -122,11 +122,16 @@ class PollerState:
         path = self._dir / DB_NAME
         self._db: sqlite3.Connection | None
         if read_only:
-            self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True) if path.exists() else None
+            self._db = (
+                sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+                if path.exists()
+                else None
+            )
         else:
             self._dir.mkdir(parents=True, exist_ok=True)
             self._acquire_lock()
-            self._db = sqlite3.connect(path, isolation_level=None)
+            # one user at a time (the poller loop), possibly not the thread that opened it
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
@@ -168,7 +173,7 @@ class PollerState:
                 for row in rows:
                     found[row[0]] = SeenRecord(
                         row[0], row[1], row[2], row[3], _dt(row[4]), _opt_dt(row[5]), bool(row[6])
-                    )  # type: ignore[arg-type]
+                    )
         for article_id in ids:
             if article_id in self._overlay_seen:
                 found[article_id] = self._overlay_seen[article_id]
@@ -254,8 +259,9 @@ class PollerState:
                 ],
             )
             db.executemany(
-                "INSERT OR REPLACE INTO feeds (name, declared_url, url, etag, last_modified, last_attempt_at, "
-                "last_success_at, last_new_at, consecutive_failures, last_error, next_due_at, gone) "
+                "INSERT OR REPLACE INTO feeds (name, declared_url, url, etag, last_modified, "
+                "last_attempt_at, last_success_at, last_new_at, consecutive_failures, last_error, "
+                "next_due_at, gone) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
@@ -283,10 +289,6 @@ class PollerState:
     def count_seen(self) -> int:
         stored = self._db.execute("SELECT count(*) FROM seen").fetchone()[0] if self._db else 0
         return int(stored) + len(self._overlay_seen)
-
-
-def with_changes(state: FeedState, **changes: object) -> FeedState:
-    return replace(state, **changes)  # type: ignore[arg-type]
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -1,0 +1,276 @@
+"""``wirewatch poll [--once] [--dry-run] [--feeds FILE]``: wiring the poller to the real world.
+
+Builds the settings, the feeds list, the state, the fetcher and the publisher
+(Kafka, or JSON lines on stdout with ``--dry-run``), then runs one cycle or
+runs until SIGTERM. This is the only module of ``ingest`` that prints, and
+the only place that connects to Kafka (lazily, through
+:class:`KafkaPublisher`).
+
+Exit codes: 0 when the poller ran (broken feeds are reported, not fatal);
+75 (EX_TEMPFAIL) when ``--once`` gave up on an unreachable Kafka (nothing was
+marked seen, so the next run publishes it); 78 for configuration errors
+(raised as ConfigError, mapped by the dispatcher).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from kafka.errors import KafkaError
+
+from ingest.config import PollerSettings
+from ingest.feeds import FeedDeclaration, load_feeds
+from ingest.fetch import FetchConfig, Fetcher
+from ingest.health import FeedHealth
+from ingest.poller import CycleReport, Poller, PollerConfig, Publisher, PublishGaveUpError
+from ingest.state import PollerState
+from wirewatch.contract import ArticleSeen, encode
+from wirewatch.errors import RetriableError
+from wirewatch.kafka import ensure_topics, make_producer, produce_all
+from wirewatch.logging import setup_logging
+from wirewatch.metrics import ServiceMetrics, serve
+from wirewatch.service import stop_on_signals
+from wirewatch.settings import KafkaSettings, load_settings
+
+log = logging.getLogger(__name__)
+EX_TEMPFAIL = 75
+
+
+class JsonLinesPublisher:
+    """``--dry-run``: one contract JSON object per line on a text stream."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stdout
+
+    def publish(self, articles: Sequence[ArticleSeen]) -> None:
+        for article in articles:
+            self._stream.write(encode(article).decode("utf-8") + "\n")
+        self._stream.flush()
+
+    def close(self) -> None:
+        self._stream.flush()
+
+
+class KafkaPublisher:
+    """The real :class:`~ingest.poller.Publisher`: idempotent producer, acks=all, keyed by article_id.
+
+    Connects on first use (creating the topic if needed), so a broker that is
+    down at start-up is a retriable publish failure, not a crash.
+    """
+
+    def __init__(
+        self, kafka: KafkaSettings, topic: str, partitions: int = 3, **producer_overrides: Any
+    ) -> None:
+        self._kafka = kafka
+        self.topic = topic
+        self._partitions = partitions
+        self._overrides = producer_overrides
+        self._producer: Any = None
+
+    def publish(self, articles: Sequence[ArticleSeen]) -> None:
+        if self._producer is None:
+            _require_reachable(self._kafka)
+            try:
+                producer = make_producer(self._kafka, **self._overrides)
+                try:
+                    ensure_topics(self._kafka, [self.topic], self._partitions)
+                except BaseException:
+                    producer.close(timeout=1)
+                    raise
+                self._producer = producer
+            except KafkaError as exc:
+                raise RetriableError(f"Kafka at {self._kafka.bootstrap} unavailable: {exc!r}") from exc
+        produce_all(
+            self._producer,
+            self.topic,
+            [(a.article_id, encode(a)) for a in articles],
+            headers=[[("revision", str(a.revision).encode())] for a in articles],
+        )
+        log.debug("published %d articles to %s", len(articles), self.topic)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=10)
+            self._producer = None
+
+
+def _require_reachable(kafka: KafkaSettings, timeout: float = 3.0) -> None:
+    """Fail fast (RetriableError) while no bootstrap server accepts a TCP connection.
+
+    Cheaper than letting KafkaProducer time out its bootstrap, and it avoids the
+    sockets a producer whose bootstrap failed leaves behind.
+    """
+    for server in kafka.client_config()["bootstrap_servers"]:
+        host, _, port = server.rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):
+                return
+        except (OSError, ValueError):
+            continue
+    raise RetriableError(f"no Kafka broker answers at {kafka.bootstrap}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--once", action="store_true", help="poll every feed once, then exit")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print one JSON article per line on stdout instead of producing to Kafka; state is not changed",
+    )
+    parser.add_argument(
+        "--feeds", metavar="FILE", default=None, help="feeds file, YAML or OPML (default $WIREWATCH_FEEDS)"
+    )
+    parser.add_argument(
+        "--state-dir", metavar="DIR", default=None, help="default $WIREWATCH_STATE_DIR (.state)"
+    )
+    parser.add_argument("--topic", default=None, help="topic to produce to (default $WIREWATCH_POLL_TOPIC)")
+
+
+def run(args: argparse.Namespace) -> int:
+    overrides = {
+        key: value
+        for key, value in (("feeds", args.feeds), ("state_dir", args.state_dir), ("poll_topic", args.topic))
+        if value is not None
+    }
+    settings = load_settings(PollerSettings, **overrides)
+    setup_logging(settings.log_level, settings.log_format)
+    if args.once:
+        report = poll_once(settings, dry_run=args.dry_run)
+        return 0 if report is not None else EX_TEMPFAIL
+    return poll_forever(settings, stop_on_signals(), dry_run=args.dry_run)
+
+
+def poll_once(
+    settings: PollerSettings,
+    *,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    publisher: Publisher | None = None,
+    feeds: Sequence[FeedDeclaration] | None = None,
+) -> CycleReport | None:
+    """Every feed once (the ``--once`` path). None when Kafka stayed unreachable."""
+    poller = build_poller(settings, dry_run=dry_run, out=out, publisher=publisher, feeds=feeds, once=True)
+    try:
+        report = asyncio.run(_once(poller))
+    except PublishGaveUpError as exc:
+        log.error("giving up: %s", exc)
+        return None
+    finally:
+        _close(poller)
+    _summarise(report, dry_run)
+    return report
+
+
+def poll_forever(
+    settings: PollerSettings,
+    stop: threading.Event,
+    *,
+    dry_run: bool = False,
+    publisher: Publisher | None = None,
+) -> int:
+    metrics = ServiceMetrics("poll")
+    poller = build_poller(settings, dry_run=dry_run, publisher=publisher, metrics=metrics)
+    server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
+    metrics.up.labels("poll").set(1)
+    log.info("polling %d feeds (state in %s)", len(poller.feeds), settings.state_dir)
+    try:
+        asyncio.run(_forever(poller, stop))
+    except PublishGaveUpError as exc:  # only when stopping while Kafka is down
+        log.warning("stopped with unpublished articles (they will be fetched again): %s", exc)
+    finally:
+        metrics.up.labels("poll").set(0)
+        _close(poller)
+        if server:
+            server.shutdown()
+    return 0
+
+
+def build_poller(
+    settings: PollerSettings,
+    *,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+    publisher: Publisher | None = None,
+    feeds: Sequence[FeedDeclaration] | None = None,
+    metrics: ServiceMetrics | None = None,
+    once: bool = False,
+) -> Poller:
+    feeds = list(feeds) if feeds is not None else load_feeds(settings.feeds_path())
+    state = PollerState(Path(settings.state_dir), read_only=dry_run)
+    if publisher is None:
+        publisher = (
+            JsonLinesPublisher(out or sys.stdout)
+            if dry_run
+            else KafkaPublisher(
+                settings.kafka(client_id="wirewatch-poll"),
+                settings.poll_topic,
+                settings.kafka_topic_partitions,
+            )
+        )
+    fetcher = Fetcher(
+        FetchConfig(
+            concurrency=settings.fetch_concurrency,
+            per_host=settings.fetch_per_host,
+            connect_timeout=settings.fetch_connect_timeout,
+            read_timeout=settings.fetch_read_timeout,
+            total_timeout=settings.fetch_total_timeout,
+            max_bytes=settings.fetch_max_bytes,
+            max_redirects=settings.fetch_max_redirects,
+            user_agent=settings.user_agent,
+            allow_private_addresses=settings.allow_private_addresses,
+        )
+    )
+    config = PollerConfig(
+        default_interval=settings.poll_interval,
+        jitter=settings.poll_jitter,
+        backoff_cap=settings.poll_backoff_cap,
+        give_up_after=settings.publish_give_up_after if once else None,
+        full_text_timeout=settings.full_text_timeout,
+    )
+    health = FeedHealth(metrics, silent_after=settings.poll_silent_after)
+    return Poller(feeds, state, publisher, fetcher, config=config, health=health)
+
+
+async def _once(poller: Poller) -> CycleReport:
+    try:
+        return await poller.run_once()
+    finally:
+        await poller.close()
+
+
+async def _forever(poller: Poller, stop: threading.Event) -> None:
+    try:
+        await poller.run_forever(stop.is_set)
+    finally:
+        await poller.close()
+
+
+def _close(poller: Poller) -> None:
+    poller.publisher.close()
+    poller.state.close()
+
+
+def _summarise(report: CycleReport, dry_run: bool) -> None:
+    outcomes = report.outcomes.values()
+    ok = sum(1 for o in outcomes if o.outcome == "ok")
+    unchanged = sum(1 for o in outcomes if o.outcome == "not_modified")
+    log.info(
+        "polled %d feeds in %.1fs: %d ok, %d not modified, %d failed; %s %d articles",
+        len(report.outcomes),
+        report.seconds,
+        ok,
+        unchanged,
+        len(report.failed),
+        "would publish" if dry_run else "published",
+        report.published,
+    )
+    for o in report.failed:
+        log.warning("feed %s: %s", o.feed, o.detail or o.outcome)
