@@ -49,5 +49,14 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy wirewatch ingest classify store commands
 
+# A longer fault soak and a sustained load run (not part of `make test`).
+soak: backbone up tools
+	WIREWATCH_FAULT_SEEDS=$${WIREWATCH_FAULT_SEEDS:-1,2,3,4,5,6,7,8,9,10} \
+	WIREWATCH_FAULT_ENTRIES=$${WIREWATCH_FAULT_ENTRIES:-2000} \
+	WIREWATCH_FAULT_STREAM_SECONDS=$${WIREWATCH_FAULT_STREAM_SECONDS:-40} \
+	$(BIN)/python -m pytest tests/faults -m faults --timeout 1200
+	$(BIN)/python bench/bench_pipeline.py --rate 200 --duration 600
+	$(BIN)/python bench/bench_pipeline.py --search --duration 60
+
 clean:
 	rm -rf $(VENV) .state

@@ -126,9 +126,7 @@ def main() -> None:
     args = parser.parse_args()
     messages = make_messages(args.n)
     admin = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
-    print(
-        f"bench_sink: {args.n} tagged articles (1 article, 1 classification, 2 events each), batch {args.batch}"
-    )
+    print(f"bench_sink: {args.n} tagged articles (1 article, 1 classification, 2 events), batch {args.batch}")
     rates = {
         "naive": measure(admin, "naive", naive, messages, args.batch),
         "sink": measure(admin, "sink", sink, messages, args.batch),

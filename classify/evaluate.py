@@ -126,17 +126,17 @@ class Report:
     def format_table(self) -> str:
         lines = [f"{self.rows} rows scored, {self.skipped_ambiguous} ambiguous skipped", ""]
         reports = [self.model] + ([self.baseline] if self.baseline else [])
-        header = f"{'tagger':<22}{'slice':<7}{'label':<12}{'P':>7}{'R':>7}{'F1':>7}{'support':>9}"
+        header = f"{'tagger':<28}{'slice':<7}{'label':<12}{'P':>7}{'R':>7}{'F1':>7}{'support':>9}"
         lines += [header, "-" * len(header)]
         for rep in reports:
             slices = [("all", rep.overall), *sorted(rep.by_lang.items())]
             for slice_name, sc in slices:
                 for label, ls in sc.labels.items():
                     lines.append(
-                        f"{rep.name:<22}{slice_name:<7}{label:<12}"
+                        f"{rep.name:<28}{slice_name:<7}{label:<12}"
                         f"{ls.precision:>7.3f}{ls.recall:>7.3f}{ls.f1:>7.3f}{ls.support:>9}"
                     )
-                lines.append(f"{rep.name:<22}{slice_name:<7}{'macro-F1':<12}{'':>14}{sc.macro_f1:>7.3f}")
+                lines.append(f"{rep.name:<28}{slice_name:<7}{'macro-F1':<12}{'':>14}{sc.macro_f1:>7.3f}")
             lines.append("")
         return "\n".join(lines).rstrip() + "\n"
 

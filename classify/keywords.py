@@ -21,8 +21,9 @@ PATTERNS: dict[str, re.Pattern[str]] = {
         re.IGNORECASE,
     ),
     "shootout": re.compile(
-        r"\b(shoot-?outs?|gun-?fights?|gun ?battles?|fire-?fights?|exchanges? of (gun)?fire|exchanged (gun)?fire"
-        r"|traded (gun)?fire|returned fire|balaceras?|tiroteos?|enfrentamientos? armados?"
+        r"\b(shoot-?outs?|gun-?fights?|gun ?battles?|fire-?fights?|exchanges? of (gun)?fire"
+        r"|exchanged (gun)?fire|traded (gun)?fire|returned fire|balaceras?|tiroteos?"
+        r"|enfrentamientos? armados?"
         r"|intercambio de (disparos|balas|fuego)|repeli\w+ (la )?agresi[oó]n|se enfrentaron)\b",
         re.IGNORECASE,
     ),

@@ -85,11 +85,36 @@ def read_labelled(path: Path) -> Iterator[LabelledRow]:
                 raise ValueError(f"{path}:{number}: {exc}") from exc
 
 
-_SENTENCE_END = re.compile(
-    r"(?:(?<=[.!?…])|(?<=[.!?…][\"'”»)]))\s+(?=[\"'“«¿¡(]*[A-ZÁÉÍÓÚÑ0-9])|\n+"
-)
+_SENTENCE_END = re.compile(r"(?:(?<=[.!?…])|(?<=[.!?…][\"'”»)]))\s+(?=[\"'“«¿¡(]*[A-ZÁÉÍÓÚÑ0-9])|\n+")
 _ABBREVIATIONS = frozenset(
-    ["mr", "mrs", "ms", "dr", "sr", "sra", "srta", "gen", "gral", "col", "cnel", "lt", "sgt", "st", "no", "gov", "rep", "sen", "jr", "prof", "capt", "cap", "av", "dra", "lic", "ing"]
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "sr",
+        "sra",
+        "srta",
+        "gen",
+        "gral",
+        "col",
+        "cnel",
+        "lt",
+        "sgt",
+        "st",
+        "no",
+        "gov",
+        "rep",
+        "sen",
+        "jr",
+        "prof",
+        "capt",
+        "cap",
+        "av",
+        "dra",
+        "lic",
+        "ing",
+    ]
 )
 
 
@@ -100,7 +125,11 @@ def split_sentences(text: str) -> list[str]:
         part = part.strip()
         if not part:
             continue
-        if out and out[-1].rsplit(None, 1)[-1].rstrip(".").lower() in _ABBREVIATIONS and out[-1].endswith("."):
+        if (
+            out
+            and out[-1].rsplit(None, 1)[-1].rstrip(".").lower() in _ABBREVIATIONS
+            and out[-1].endswith(".")
+        ):
             out[-1] = out[-1] + " " + part
         else:
             out.append(part)

@@ -23,6 +23,10 @@ from wirewatch.kafka import Failure, produce_all
 
 log = logging.getLogger(__name__)
 
+MAX_EVIDENCE_CHARS = 1_000
+"""Evidence is one sentence; a text without sentence breaks must not make the tagged message
+(article + evidence per label) too large for Kafka."""
+
 
 @dataclass(frozen=True)
 class TagResult:
@@ -73,7 +77,7 @@ class TaggingHandler:
                     article=article,
                     labels=result.labels,
                     scores=result.scores,
-                    evidence=result.evidence,
+                    evidence={label: s[:MAX_EVIDENCE_CHARS] for label, s in result.evidence.items()},
                     model_name=self._tagger.model_name,
                     model_version=self._tagger.model_version,
                     classified_at=now,

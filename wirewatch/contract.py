@@ -25,6 +25,10 @@ RAW_SCHEMA: Final = "news.raw.v1"
 TAGGED_SCHEMA: Final = "news.tagged.v1"
 DEAD_LETTER_SCHEMA: Final = "news.dlq.v1"
 
+MAX_DEAD_LETTER_VALUE: Final = 512 * 1024
+"""Bytes of a poison message kept in its dead letter (base64 makes them 4/3 larger)."""
+MAX_DEAD_LETTER_KEY: Final = 1024
+
 CATEGORIES = ("kidnapping", "shootout", "extortion")
 """The violence categories every classifier must at least produce."""
 
@@ -98,7 +102,10 @@ class ArticleTagged(_Message):
 class DeadLetter(_Message):
     """A message a stage gave up on, with where it came from and why (``news.dlq.v1``).
 
-    ``value_b64`` keeps the original bytes exactly (they may not be UTF-8);
+    ``value_b64`` keeps the original bytes exactly (they may not be UTF-8) up to
+    :data:`MAX_DEAD_LETTER_VALUE` bytes: a larger original is cut there and ``detail`` says
+    so, since base64 of a message near Kafka's 1 MiB limit would not fit in a message itself
+    (and a dead letter that can never be produced would hold its batch forever).
     ``value_preview`` is a readable prefix for operators.
     """
 
@@ -127,16 +134,20 @@ class DeadLetter(_Message):
         error: PoisonMessageError,
     ) -> DeadLetter:
         raw = value or b""
+        detail = error.detail[:2000]
+        if len(raw) > MAX_DEAD_LETTER_VALUE:
+            detail = f"original value of {len(raw)} bytes cut to {MAX_DEAD_LETTER_VALUE}; {detail}"
+            raw = raw[:MAX_DEAD_LETTER_VALUE]
         return cls(
             stage=stage,
             source_topic=topic,
             source_partition=partition,
             source_offset=offset,
-            key=key.decode("utf-8", "replace") if key is not None else None,
+            key=key[:MAX_DEAD_LETTER_KEY].decode("utf-8", "replace") if key is not None else None,
             value_b64=base64.b64encode(raw).decode("ascii"),
             value_preview=raw[:500].decode("utf-8", "replace"),
             reason=error.reason,
-            detail=error.detail[:2000],
+            detail=detail,
             failed_at=utcnow(),
         )
 

@@ -7,6 +7,7 @@
 #   role wirewatch        / password wirewatch        LOGIN CREATEDB (tests
 #                                                     create their own databases)
 #   role wirewatch_reader / password wirewatch_reader LOGIN, no privileges yet
+#   role wirewatch_sink   / password wirewatch_sink   LOGIN, writes granted by migration 0002
 #                                                     (migrations grant SELECT)
 #   database wirewatch owned by wirewatch
 # Does not own the server's data or config beyond that: a server that already
@@ -164,15 +165,21 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wirewatch_reader') THEN
         CREATE ROLE wirewatch_reader;
     END IF;
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'wirewatch_sink') THEN
+        CREATE ROLE wirewatch_sink;
+    END IF;
 END
 $$;
 ALTER ROLE wirewatch WITH LOGIN CREATEDB NOSUPERUSER PASSWORD 'wirewatch';
 ALTER ROLE wirewatch_reader WITH LOGIN NOCREATEDB NOSUPERUSER PASSWORD 'wirewatch_reader';
+-- The sink's least-privilege role: migration 0002 lets it write the three tables and nothing else.
+ALTER ROLE wirewatch_sink WITH LOGIN NOCREATEDB NOCREATEROLE NOSUPERUSER PASSWORD 'wirewatch_sink';
 SELECT 'CREATE DATABASE wirewatch OWNER wirewatch'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'wirewatch')
 \gexec
 ALTER DATABASE wirewatch OWNER TO wirewatch;
 GRANT CONNECT ON DATABASE wirewatch TO wirewatch_reader;
+GRANT CONNECT ON DATABASE wirewatch TO wirewatch_sink;
 SQL
 }
 
@@ -203,7 +210,7 @@ cmd_start() {
     ensure_roles_and_db
     wirewatch_can_login ||
         die "wirewatch cannot log in over TCP on $HOST:$PORT (check pg_hba.conf allows password auth from 127.0.0.1)"
-    say "ready on $HOST:$PORT (database wirewatch, roles wirewatch and wirewatch_reader)"
+    say "ready on $HOST:$PORT (database wirewatch, roles wirewatch, wirewatch_reader, wirewatch_sink)"
     print_logs_hint
 }
 

