@@ -20,10 +20,10 @@ from prometheus_client import Counter, Histogram
 from classify.config import ClassifierSettings
 from classify.worker import ArticleTagger, TaggingHandler, TagResult
 from wirewatch.contract import ArticleSeen
-from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
+from wirewatch.kafka import ensure_topics, make_producer
 from wirewatch.logging import setup_logging
-from wirewatch.metrics import LATENCY_BUCKETS, ServiceMetrics, serve
-from wirewatch.service import LagReporter, MetricsObserver, assigned_check, stop_on_signals
+from wirewatch.metrics import LATENCY_BUCKETS, ServiceMetrics
+from wirewatch.service import run_consumer_service, stop_on_signals
 from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -100,47 +100,28 @@ def run_classifier(
         settings.kafka_topic_partitions,
     )
     metrics = ServiceMetrics("classify")
-    consumer = make_consumer(
-        kafka,
-        settings.classify_group,
-        settings.classify_input_topic,
-        max_poll_records=settings.classify_batch_size,
-    )
     producer = make_producer(kafka)
-    lag = LagReporter(
-        kafka,
-        settings.classify_group,
-        settings.classify_input_topic,
-        metrics,
-        stop,
-        settings.lag_report_seconds,
-    )
-    metrics.add_readiness_check("kafka", lag.broker_reachable)
-    metrics.add_readiness_check("assigned", assigned_check(consumer))
-    server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
-    loop = BatchLoop(
-        consumer,
-        TaggingHandler(
-            tagger, producer, settings.classify_output_topic, on_inference=inference_observer(metrics)
-        ),
-        DeadLetterPublisher(producer, stage="classify", topic=settings.dead_letter_topic),
-        max_records=settings.classify_batch_size,
-        poll_timeout_ms=settings.classify_poll_timeout_ms,
-        observer=MetricsObserver(metrics),
-    )
-    metrics.up.labels("classify").set(1)
-    log.info("classifier consuming %s as %s", settings.classify_input_topic, settings.classify_group)
     try:
-        loop.run(stop, idle_exit_after=idle_exit)
+        return run_consumer_service(
+            service="classify",
+            kafka=kafka,
+            group=settings.classify_group,
+            topic=settings.classify_input_topic,
+            metrics=metrics,
+            handler=TaggingHandler(
+                tagger, producer, settings.classify_output_topic, on_inference=inference_observer(metrics)
+            ),
+            dead_letter_topic=settings.dead_letter_topic,
+            batch_size=settings.classify_batch_size,
+            poll_timeout_ms=settings.classify_poll_timeout_ms,
+            metrics_port=settings.metrics_port,
+            lag_report_seconds=settings.lag_report_seconds,
+            stop=stop,
+            idle_exit=idle_exit,
+            producer=producer,
+        )
     finally:
-        metrics.up.labels("classify").set(0)
-        loop.close()
         producer.close(timeout=10)
-        if server:
-            server.shutdown()
-            server.server_close()
-    log.info("classifier stopped after %d records", loop.processed)
-    return 0
 
 
 def inference_observer(metrics: ServiceMetrics) -> Callable[[int, float], None]:

@@ -15,10 +15,10 @@ from store.database import make_engine
 from store.migrate import upgrade
 from store.sink import TaggedArticleWriter
 from wirewatch.contract import ArticleTagged, utcnow
-from wirewatch.kafka import BatchLoop, DeadLetterPublisher, ensure_topics, make_consumer, make_producer
+from wirewatch.kafka import ensure_topics
 from wirewatch.logging import setup_logging
-from wirewatch.metrics import FRESHNESS_BUCKETS, ServiceMetrics, serve
-from wirewatch.service import LagReporter, MetricsObserver, assigned_check, stop_on_signals
+from wirewatch.metrics import FRESHNESS_BUCKETS, ServiceMetrics
+from wirewatch.service import run_consumer_service, stop_on_signals
 from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -62,39 +62,25 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
     engine = make_engine(settings.database_url.get_secret_value())
     ensure_topics(kafka, [settings.store_topic, settings.dead_letter_topic], settings.kafka_topic_partitions)
     metrics = ServiceMetrics("store")
-    consumer = make_consumer(
-        kafka, settings.store_group, settings.store_topic, max_poll_records=settings.store_batch_size
-    )
-    producer = make_producer(kafka)
-    lag = LagReporter(
-        kafka, settings.store_group, settings.store_topic, metrics, stop, settings.lag_report_seconds
-    )
-    metrics.add_readiness_check("kafka", lag.broker_reachable)
-    metrics.add_readiness_check("database", lambda: _database_answers(engine))
-    metrics.add_readiness_check("assigned", assigned_check(consumer))
-    server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
-    loop = BatchLoop(
-        consumer,
-        TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
-        DeadLetterPublisher(producer, stage="store", topic=settings.dead_letter_topic),
-        max_records=settings.store_batch_size,
-        poll_timeout_ms=settings.store_poll_timeout_ms,
-        observer=MetricsObserver(metrics),
-    )
-    metrics.up.labels("store").set(1)
-    log.info("sink consuming %s as %s", settings.store_topic, settings.store_group)
     try:
-        loop.run(stop, idle_exit_after=idle_exit)
+        return run_consumer_service(
+            service="store",
+            kafka=kafka,
+            group=settings.store_group,
+            topic=settings.store_topic,
+            metrics=metrics,
+            handler=TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
+            dead_letter_topic=settings.dead_letter_topic,
+            batch_size=settings.store_batch_size,
+            poll_timeout_ms=settings.store_poll_timeout_ms,
+            metrics_port=settings.metrics_port,
+            lag_report_seconds=settings.lag_report_seconds,
+            stop=stop,
+            idle_exit=idle_exit,
+            readiness={"database": lambda: _database_answers(engine)},
+        )
     finally:
-        metrics.up.labels("store").set(0)
-        loop.close()
-        producer.close(timeout=10)
         engine.dispose()
-        if server:
-            server.shutdown()
-            server.server_close()
-    log.info("sink stopped after %d records", loop.processed)
-    return 0
 
 
 def freshness_observer(metrics: ServiceMetrics) -> Callable[[Sequence[ArticleTagged]], None]:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from kafka import KafkaConsumer
 
@@ -103,3 +104,64 @@ class LagReporter:
     def broker_reachable(self) -> bool:
         """Readiness: the broker answered within the last three measurement intervals."""
         return self.last_ok is not None and time.monotonic() - self.last_ok < 3 * self._interval + 10
+
+
+def run_consumer_service(
+    *,
+    service: str,
+    kafka: KafkaSettings,
+    group: str,
+    topic: str,
+    metrics: ServiceMetrics,
+    handler: Callable[[list], list],  # type: ignore[type-arg]
+    dead_letter_topic: str,
+    batch_size: int,
+    poll_timeout_ms: int,
+    metrics_port: int,
+    lag_report_seconds: float,
+    stop: threading.Event,
+    idle_exit: float | None = None,
+    readiness: dict[str, Callable[[], bool]] | None = None,
+    producer: Any = None,
+) -> int:
+    """The consume -> handle -> commit service both consumer stages run, with metrics and health.
+
+    Owns the consumer, the lag reporter, the /metrics server and the orderly
+    shutdown; the stage brings its handler. Dead letters go through ``producer``
+    when the stage shares its own (the caller then closes it), else through one
+    made and closed here.
+    """
+    from wirewatch.kafka import BatchLoop, DeadLetterPublisher, make_consumer, make_producer
+    from wirewatch.metrics import serve
+
+    consumer = make_consumer(kafka, group, topic, max_poll_records=batch_size)
+    own_producer = producer is None
+    producer = make_producer(kafka) if own_producer else producer
+    lag = LagReporter(kafka, group, topic, metrics, stop, lag_report_seconds)
+    metrics.add_readiness_check("kafka", lag.broker_reachable)
+    for name, check in (readiness or {}).items():
+        metrics.add_readiness_check(name, check)
+    metrics.add_readiness_check("assigned", assigned_check(consumer))
+    server = serve(metrics, metrics_port) if metrics_port else None
+    loop = BatchLoop(
+        consumer,
+        handler,
+        DeadLetterPublisher(producer, stage=service, topic=dead_letter_topic),
+        max_records=batch_size,
+        poll_timeout_ms=poll_timeout_ms,
+        observer=MetricsObserver(metrics),
+    )
+    metrics.up.labels(service).set(1)
+    log.info("%s consuming %s as %s", service, topic, group)
+    try:
+        loop.run(stop, idle_exit_after=idle_exit)
+    finally:
+        metrics.up.labels(service).set(0)
+        loop.close()
+        if own_producer:
+            producer.close(timeout=10)
+        if server:
+            server.shutdown()
+            server.server_close()
+    log.info("%s stopped after %d records", service, loop.processed)
+    return 0
