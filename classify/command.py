@@ -23,7 +23,7 @@ from wirewatch.contract import ArticleSeen
 from wirewatch.kafka import ensure_topics, make_producer
 from wirewatch.logging import setup_logging
 from wirewatch.metrics import LATENCY_BUCKETS, ServiceMetrics
-from wirewatch.service import run_consumer_service, stop_on_signals
+from wirewatch.service import add_idle_exit_argument, run_consumer_service, stop_on_signals
 from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,7 @@ def load_tagger(settings: ClassifierSettings) -> ModelTagger:
 
 
 def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--idle-exit",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="exit after this many seconds without messages (default: run until SIGTERM)",
-    )
+    add_idle_exit_argument(parser)
 
 
 def run_classify(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -104,6 +98,7 @@ def run_classifier(
     try:
         return run_consumer_service(
             service="classify",
+            settings=settings,
             kafka=kafka,
             group=settings.classify_group,
             topic=settings.classify_input_topic,
@@ -111,11 +106,8 @@ def run_classifier(
             handler=TaggingHandler(
                 tagger, producer, settings.classify_output_topic, on_inference=inference_observer(metrics)
             ),
-            dead_letter_topic=settings.dead_letter_topic,
             batch_size=settings.classify_batch_size,
             poll_timeout_ms=settings.classify_poll_timeout_ms,
-            metrics_port=settings.metrics_port,
-            lag_report_seconds=settings.lag_report_seconds,
             stop=stop,
             idle_exit=idle_exit,
             producer=producer,

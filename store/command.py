@@ -18,20 +18,14 @@ from wirewatch.contract import ArticleTagged, utcnow
 from wirewatch.kafka import ensure_topics
 from wirewatch.logging import setup_logging
 from wirewatch.metrics import FRESHNESS_BUCKETS, ServiceMetrics
-from wirewatch.service import run_consumer_service, stop_on_signals
+from wirewatch.service import add_idle_exit_argument, run_consumer_service, stop_on_signals
 from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
 
 
 def add_store_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--idle-exit",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="exit after this many seconds without messages (default: run until SIGTERM)",
-    )
+    add_idle_exit_argument(parser)
 
 
 def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,16 +59,14 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
     try:
         return run_consumer_service(
             service="store",
+            settings=settings,
             kafka=kafka,
             group=settings.store_group,
             topic=settings.store_topic,
             metrics=metrics,
             handler=TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
-            dead_letter_topic=settings.dead_letter_topic,
             batch_size=settings.store_batch_size,
             poll_timeout_ms=settings.store_poll_timeout_ms,
-            metrics_port=settings.metrics_port,
-            lag_report_seconds=settings.lag_report_seconds,
             stop=stop,
             idle_exit=idle_exit,
             readiness={"database": lambda: _database_answers(engine)},

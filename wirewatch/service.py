@@ -6,6 +6,7 @@ so the batch in hand is finished and committed before the process exits.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import signal
 import threading
@@ -19,9 +20,20 @@ from kafka import KafkaConsumer
 from wirewatch.kafka import LoopObserver
 from wirewatch.lag import measure_lag
 from wirewatch.metrics import ServiceMetrics
-from wirewatch.settings import KafkaSettings
+from wirewatch.settings import KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
+
+
+def add_idle_exit_argument(parser: argparse.ArgumentParser) -> None:
+    """``--idle-exit SECONDS``, shared by the consumer services (demos and tests stop them by it)."""
+    parser.add_argument(
+        "--idle-exit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="exit after this many seconds without messages (default: run until SIGTERM)",
+    )
 
 
 def stop_on_signals() -> threading.Event:
@@ -109,16 +121,14 @@ class LagReporter:
 def run_consumer_service(
     *,
     service: str,
+    settings: ServiceSettings,
     kafka: KafkaSettings,
     group: str,
     topic: str,
     metrics: ServiceMetrics,
     handler: Callable[[list], list],  # type: ignore[type-arg]
-    dead_letter_topic: str,
     batch_size: int,
     poll_timeout_ms: int,
-    metrics_port: int,
-    lag_report_seconds: float,
     stop: threading.Event,
     idle_exit: float | None = None,
     readiness: dict[str, Callable[[], bool]] | None = None,
@@ -137,16 +147,16 @@ def run_consumer_service(
     consumer = make_consumer(kafka, group, topic, max_poll_records=batch_size)
     own_producer = producer is None
     producer = make_producer(kafka) if own_producer else producer
-    lag = LagReporter(kafka, group, topic, metrics, stop, lag_report_seconds)
+    lag = LagReporter(kafka, group, topic, metrics, stop, settings.lag_report_seconds)
     metrics.add_readiness_check("kafka", lag.broker_reachable)
     for name, check in (readiness or {}).items():
         metrics.add_readiness_check(name, check)
     metrics.add_readiness_check("assigned", assigned_check(consumer))
-    server = serve(metrics, metrics_port) if metrics_port else None
+    server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
     loop = BatchLoop(
         consumer,
         handler,
-        DeadLetterPublisher(producer, stage=service, topic=dead_letter_topic),
+        DeadLetterPublisher(producer, stage=service, topic=settings.dead_letter_topic),
         max_records=batch_size,
         poll_timeout_ms=poll_timeout_ms,
         observer=MetricsObserver(metrics),
