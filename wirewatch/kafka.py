@@ -213,6 +213,7 @@ class BatchLoop:
         self._max_records = max_records
         self._poll_timeout_ms = poll_timeout_ms
         self._backoff = backoff or Backoff(base=0.5, cap=15.0)
+        self._poll_backoff = Backoff(base=0.2, cap=5.0)
         self._observer = observer or LoopObserver()
         self.processed = 0
         self.last_activity = time.monotonic()
@@ -228,7 +229,20 @@ class BatchLoop:
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Poll and process one batch; returns how many records it handled (0 when idle or retrying)."""
-        polled = self._consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=self._max_records)
+        try:
+            polled = self._consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=self._max_records)
+        except KafkaError as exc:
+            # kafka-python usually retries broker outages inside poll(), but some paths (a metadata
+            # refresh while the group coordinator is unknown) raise a retriable error instead.
+            # Nothing was fetched, so waiting and polling again loses nothing.
+            if not exc.retriable:
+                raise
+            delay = self._poll_backoff.next_delay()
+            log.warning("poll failed, retrying in %.1fs: %r", delay, exc)
+            self._observer.batch_retry(exc)
+            (stop or threading.Event()).wait(delay)
+            return 0
+        self._poll_backoff.reset()
         batch = [rec for recs in polled.values() for rec in recs]
         if not batch:
             return 0

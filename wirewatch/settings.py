@@ -42,6 +42,9 @@ class KafkaSettings:
             "bootstrap_servers": [s.strip() for s in self.bootstrap.split(",") if s.strip()],
             "security_protocol": self.security_protocol,
             "client_id": self.client_id,
+            # kafka-python backs off reconnects up to 30 s; after a broker restart that left every
+            # stage idle for ~20 s. Two seconds caps the wait at a handful of cheap connect attempts.
+            "reconnect_backoff_max_ms": 2_000,
         }
         if self.sasl_mechanism:
             config["sasl_mechanism"] = self.sasl_mechanism

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+import pytest
 from kafka.structs import TopicPartition
 
 from wirewatch.errors import PoisonMessageError, RetriableError
-from wirewatch.kafka import BatchLoop, Failure
+from wirewatch.kafka import BatchLoop, Failure, LoopObserver
+from wirewatch.retry import Backoff
 
 Rec = namedtuple("Rec", "topic partition offset key value")
 
@@ -83,6 +85,47 @@ def test_retriable_error_rewinds_and_commits_nothing_then_succeeds() -> None:
     assert loop.run_once() == 3
     assert calls == [[0, 1, 2]] * 3  # the same batch, held, never dropped
     assert consumer.commits == [{TopicPartition("t", 0): 3}]
+
+
+class FlakyConsumer(FakeConsumer):
+    """poll() raises the given errors first, then serves records (a broker restart seen by the client)."""
+
+    def __init__(self, records: list[Rec], errors: list[Exception]) -> None:
+        super().__init__(records)
+        self.errors = errors
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict:
+        if self.errors:
+            raise self.errors.pop(0)
+        return super().poll(timeout_ms, max_records)
+
+
+def test_retriable_poll_error_waits_and_polls_again() -> None:
+    from kafka.errors import KafkaConnectionError
+
+    consumer = FlakyConsumer(_records(2), [KafkaConnectionError("111 ECONNREFUSED")] * 2)
+    retries: list[Exception] = []
+
+    class Observer(LoopObserver):
+        def batch_retry(self, error: Exception) -> None:
+            retries.append(error)
+
+    loop = BatchLoop(consumer, lambda b: [], FakeDeadLetters(), observer=Observer())  # type: ignore[arg-type]
+    loop._poll_backoff = Backoff(base=0.001, cap=0.001)
+    assert loop.run_once() == 0
+    assert loop.run_once() == 0
+    assert loop.run_once() == 2
+    assert len(retries) == 2
+    assert consumer.commits == [{TopicPartition("t", 0): 2}]
+
+
+def test_non_retriable_poll_error_is_raised() -> None:
+    from kafka.errors import TopicAuthorizationFailedError
+
+    consumer = FlakyConsumer(_records(1), [TopicAuthorizationFailedError("not allowed")])
+    loop = BatchLoop(consumer, lambda b: [], FakeDeadLetters())  # type: ignore[arg-type]
+    with pytest.raises(TopicAuthorizationFailedError):
+        loop.run_once()
 
 
 def test_poison_goes_to_dead_letters_and_the_rest_is_committed() -> None:
