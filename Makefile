@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 
 backbone: venv
 	$(BIN)/python -m classify.backbone build
+	$(BIN)/python -m classify.onnx_export build
 
 up:
 	bash deploy/local/services.sh up

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
 import shutil
 import struct
 import sys
@@ -37,6 +38,7 @@ QK = 32
 _BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_ROOT = REPO_ROOT / ".cache" / "models"
+MODEL_CACHE_ENV = "WIREWATCH_MODEL_CACHE"
 BACKBONES = ("e5-small", "minilm")
 DEFAULT_BACKBONE = "e5-small"
 
@@ -223,13 +225,19 @@ def build_e5(folder: Path) -> Path:
     return folder
 
 
+def model_cache_root() -> Path:
+    """Where built model folders live: ``$WIREWATCH_MODEL_CACHE``, else ``.cache/models`` in the checkout."""
+    configured = os.environ.get(MODEL_CACHE_ENV)
+    return Path(configured) if configured else DEFAULT_ROOT
+
+
 def ensure_backbone(name: str = DEFAULT_BACKBONE, root: Path | None = None) -> Path:
     """Return a folder ``from_pretrained`` can load for backbone ``name``, building it once."""
     if name == "minilm":
         return minilm_folder()
     if name != "e5-small":
         raise BackboneError(f"unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
-    folder = (root or DEFAULT_ROOT) / "multilingual-e5-small"
+    folder = (root or model_cache_root()) / "multilingual-e5-small"
     if (folder / ".complete").exists():
         return folder
     return build_e5(folder)

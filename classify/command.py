@@ -50,8 +50,11 @@ class ModelTagger:
         ]
 
 
-def load_tagger(settings: ClassifierSettings) -> ModelTagger:
-    """The tagger ``WIREWATCH_TAGGER`` names: the trained model, or the keyword baseline (no torch)."""
+def load_tagger(settings: ClassifierSettings, runtime: str | None = None) -> ModelTagger:
+    """The tagger ``WIREWATCH_TAGGER`` names: the trained model, or the keyword baseline (no torch).
+
+    ``runtime`` (a command-line choice) overrides ``WIREWATCH_CLASSIFY_RUNTIME``.
+    """
     if settings.tagger == "keywords":
         from classify.keywords import KeywordTagger
 
@@ -60,7 +63,10 @@ def load_tagger(settings: ClassifierSettings) -> ModelTagger:
     from classify.model import Tagger
 
     tagger = Tagger.load(
-        settings.model_dir, backbone_dir=settings.backbone_dir, threads=settings.torch_threads
+        settings.model_dir,
+        backbone_dir=settings.backbone_dir,
+        threads=settings.classify_threads,
+        runtime=runtime or settings.classify_runtime,
     )
     log.info("model %s %s loaded", tagger.model_name, tagger.model_version)
     return ModelTagger(tagger)
@@ -151,6 +157,16 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="JSONL with id, title, text (optional lang)")
     parser.add_argument("--output", default="-", help="JSONL output (default: stdout)")
     parser.add_argument("--evidence", action="store_true", help="include the supporting sentence per label")
+    _add_runtime_argument(parser)
+
+
+def _add_runtime_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--runtime",
+        choices=("onnx-int8", "onnx", "torch"),
+        default=None,
+        help="encoder runtime (default: WIREWATCH_CLASSIFY_RUNTIME, else onnx-int8)",
+    )
 
 
 def run_tag(args: argparse.Namespace) -> int:
@@ -158,7 +174,7 @@ def run_tag(args: argparse.Namespace) -> int:
 
     settings = load_settings(ClassifierSettings)
     setup_logging(settings.log_level, settings.log_format)
-    tagger = load_tagger(settings)._tagger
+    tagger = load_tagger(settings, args.runtime)._tagger
     rows = list(_read_jsonl(args.input))
     items = [
         TagInput(id=str(r["id"]), title=r.get("title") or "", text=r.get("text") or "", lang=r.get("lang"))
@@ -184,6 +200,7 @@ def run_tag(args: argparse.Namespace) -> int:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help='JSONL lines with "labels": {"kidnapping": true, ...}')
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_runtime_argument(parser)
 
 
 def run_eval(args: argparse.Namespace) -> int:
@@ -191,7 +208,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     settings = load_settings(ClassifierSettings)
     setup_logging(settings.log_level, settings.log_format)
-    tagger = load_tagger(settings)._tagger
+    tagger = load_tagger(settings, args.runtime)._tagger
     report = evaluate_file(Path(args.input), tagger)
     print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.format_table())
     return 0

