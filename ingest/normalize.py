@@ -36,6 +36,7 @@ import email.utils
 import functools
 import hashlib
 import html
+import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -81,10 +82,16 @@ _DETECT_MIN_CHARS = 20
 # Longest fields kept (the rest is cut): an ArticleSeen must fit in one Kafka message (1 MiB by
 # default) even if every character takes 4 bytes, and still fit once tagged (article + evidence).
 # A gigantic entry that cannot be produced would be retried forever and block every feed behind it.
+log = logging.getLogger(__name__)
+
 MAX_TITLE_CHARS = 1_000
 MAX_SUMMARY_CHARS = 40_000
 MAX_TEXT_CHARS = 100_000
 MAX_HTML_CHARS = 80_000
+MAX_URL_CHARS = 4_096
+"""Longer links are not article URLs (data: payloads, tracking blobs); the entry falls back to its GUID."""
+MAX_GUID_CHARS = 1_000
+"""The ``guid`` field is cut here; the id is still derived from the whole GUID."""
 _DETECT_MIN_PROBABILITY = 0.5
 
 
@@ -139,6 +146,9 @@ def normalize_entry(
     guid = strip_controls(entry.guid.strip()) if entry.guid and entry.guid.strip() else None
     if url is None and guid and re.match(r"https?://", guid, re.I):
         url = canonical_url(guid, base_url)
+    if url is not None and len(url) > MAX_URL_CHARS:
+        log.warning("feed %s: link of %d characters ignored", feed.name, len(url))
+        url = None
     title = clean_title(entry.title)[:MAX_TITLE_CHARS]
     summary = clean_text(entry.summary_html)[:MAX_SUMMARY_CHARS]
     text = clean_text(entry.content_html)[:MAX_TEXT_CHARS] if entry.content_html else summary
@@ -150,7 +160,7 @@ def normalize_entry(
         feed=feed.name,
         source=_source(url or base_url),
         url=url,
-        guid=guid,
+        guid=guid[:MAX_GUID_CHARS] if guid else None,
         title=title,
         summary=summary,
         text=text,

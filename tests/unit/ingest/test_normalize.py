@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 from hypothesis.provisional import urls
 
 from ingest.normalize import (
+    MAX_GUID_CHARS,
+    MAX_URL_CHARS,
     NormalizedFeed,
     article_id,
     canonical_url,
@@ -227,3 +229,15 @@ def test_huge_entries_still_fit_in_one_kafka_message() -> None:
     article = normalize_entry(entry, declaration(), "https://x.example/rss", "en", NOW)
     assert len(encode(article)) < 1024 * 1024  # Kafka's default message limit
     assert article.text.startswith("€€€") and article.summary.startswith('"quoted"')
+
+
+def test_overlong_links_and_guids_are_bounded_without_losing_identity() -> None:
+    link = "https://x.example/" + "p" * (MAX_URL_CHARS + 1)
+    entry = RawEntry(guid="tag:x.example:" + "g" * 5_000, link=link, title="t")
+    article = normalize_entry(entry, declaration(), "https://x.example/rss", "en", NOW)
+    assert article.url is None  # not an article URL; identity falls back to the GUID
+    assert article.guid is not None and len(article.guid) == MAX_GUID_CHARS
+    other = RawEntry(guid="tag:x.example:" + "g" * 4_999 + "h", link=link, title="t")
+    assert normalize_entry(other, declaration(), "https://x.example/rss", "en", NOW).article_id != (
+        article.article_id
+    )  # GUIDs that differ only past the cut are still two articles
