@@ -74,8 +74,28 @@ class KafkaPublisher:
         self._partitions = partitions
         self._overrides = producer_overrides
         self._producer: Any = None
+        self.last_error: str | None = None
+        """Why the latest publish failed; None once one succeeds (readiness)."""
 
     def publish(self, articles: Sequence[ArticleSeen]) -> None:
+        try:
+            self._publish(articles)
+        except Exception as exc:
+            self.last_error = repr(exc)
+            raise
+        self.last_error = None
+
+    def ready(self) -> bool:
+        """Readiness: the latest publish went through and a broker accepts connections now."""
+        if self.last_error is not None:
+            return False
+        try:
+            _require_reachable(self._kafka, timeout=1.0)
+        except RetriableError:
+            return False
+        return True
+
+    def _publish(self, articles: Sequence[ArticleSeen]) -> None:
         if self._producer is None:
             _require_reachable(self._kafka)
             try:
@@ -178,6 +198,8 @@ def poll_forever(
 ) -> int:
     metrics = ServiceMetrics("poll")
     poller = build_poller(settings, dry_run=dry_run, publisher=publisher, metrics=metrics)
+    if isinstance(poller.publisher, KafkaPublisher):
+        metrics.add_readiness_check("kafka", poller.publisher.ready)
     server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
     metrics.up.labels("poll").set(1)
     log.info("polling %d feeds (state in %s)", len(poller.feeds), settings.state_dir)

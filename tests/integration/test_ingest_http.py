@@ -336,3 +336,22 @@ def test_kafka_unreachable_then_back(
     report = poll_once(settings, feeds=[server.feed("wire")], publisher=live)
     assert report is not None and report.published == 2
     assert len(read_all(kafka_settings, topic, expected=2)) == 2
+
+
+@pytest.mark.integration
+def test_publisher_readiness_follows_the_broker(kafka_settings: KafkaSettings) -> None:
+    from wirewatch.errors import RetriableError
+
+    topic = f"test.raw.{uuid.uuid4().hex[:8]}"
+    dead = KafkaPublisher(KafkaSettings(bootstrap="127.0.0.1:1"), topic)
+    assert not dead.ready()  # nothing published yet, but no broker answers
+    with pytest.raises(RetriableError):
+        dead.publish([])
+    assert dead.last_error is not None and "127.0.0.1:1" in dead.last_error
+    live = KafkaPublisher(kafka_settings, topic)
+    try:
+        assert live.ready()
+        live.publish([])
+        assert live.last_error is None and live.ready()
+    finally:
+        live.close()

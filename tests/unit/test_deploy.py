@@ -49,6 +49,29 @@ def test_compose_runs_every_stage_with_healthchecks_and_ordering() -> None:
     assert services["prometheus"]["profiles"] == ["monitoring"]
 
 
+def test_sink_runs_as_its_least_privilege_role_and_migrations_as_the_owner() -> None:
+    services = _compose()["services"]
+    assert "//wirewatch_sink:" in services["sink"]["environment"]["WIREWATCH_DATABASE_URL"]
+    assert "//wirewatch:" in services["migrate"]["environment"]["WIREWATCH_DATABASE_URL"]
+    assert services["sink"]["environment"]["WIREWATCH_KAFKA_BOOTSTRAP"] == "kafka:9092"  # merge kept the rest
+    init_sql = "\n".join(p.read_text() for p in sorted((ROOT / "deploy" / "postgres-init").glob("*.sql")))
+    assert "CREATE ROLE wirewatch_sink LOGIN" in init_sql
+
+    overlay = yaml.safe_load((K8S / "overlays" / "local" / "kustomization.yaml").read_text())
+    urls = {
+        g["name"]: dict(item.split("=", 1) for item in g["literals"])["WIREWATCH_DATABASE_URL"]
+        for g in overlay["secretGenerator"]
+    }
+    sink = yaml.safe_load((K8S / "base" / "sink.yaml").read_text())
+    (container,) = sink["spec"]["template"]["spec"]["containers"]
+    (secret,) = [ref["secretRef"]["name"] for ref in container["envFrom"] if "secretRef" in ref]
+    assert "//wirewatch_sink:" in urls[secret]
+    job = yaml.safe_load((K8S / "base" / "migrate-job.yaml").read_text())
+    (migrate,) = job["spec"]["template"]["spec"]["containers"]
+    (owner_secret,) = [ref["secretRef"]["name"] for ref in migrate["envFrom"] if "secretRef" in ref]
+    assert "//wirewatch:" in urls[owner_secret]
+
+
 def test_compose_file_is_valid_for_docker_compose() -> None:
     binary = shutil.which("docker-compose")
     if binary is None:
