@@ -256,6 +256,7 @@ def build_poller(
         backoff_cap=settings.poll_backoff_cap,
         give_up_after=settings.publish_give_up_after if once else None,
         full_text_timeout=settings.full_text_timeout,
+        forget_after=settings.poll_forget_after or None,
     )
     health = FeedHealth(metrics, silent_after=settings.poll_silent_after)
     return Poller(feeds, state, publisher, fetcher, config=config, health=health)

@@ -34,6 +34,9 @@ class PollerSettings(ServiceSettings):
     """Longest wait between two attempts at a failing feed (exponential backoff from its interval)."""
     poll_silent_after: float = Field(default=2 * 86400.0, gt=0)
     """A feed that answers but has had nothing new for this long is reported as silent."""
+    poll_forget_after: float = Field(default=90 * 86400.0, ge=0)
+    """Seconds after which an article no feed lists any more is dropped from the seen state (0: never).
+    Bounds the state file; an entry that reappears later is published again as new."""
     publish_give_up_after: float = Field(default=300.0, gt=0)
     """With ``--once``: how long to retry an unreachable Kafka before exiting 75 (nothing is marked seen)."""
 

@@ -79,6 +79,9 @@ class PollerConfig:
     max_publish_batch: int = 2000
     give_up_after: float | None = None
     full_text_timeout: float = 20.0
+    forget_after: float | None = None
+    """Seconds after which an entry no feed lists any more leaves the seen table (None: never)."""
+    forget_every: float = 3600.0
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,7 @@ class Poller:
         self._clock = clock
         self._rng = rng or random.Random()
         self._backoff = Backoff(base=1.0, cap=30.0)
+        self._last_forget: float | None = None
 
     # ---- driving ----------------------------------------------------------------------------------
 
@@ -196,7 +200,23 @@ class Poller:
                     len(report.failed),
                     report.seconds,
                 )
+            self._forget_unlisted()
             await _sleep(self._until_next_due(), stop)
+
+    def _forget_unlisted(self) -> None:
+        """Hourly: drop seen entries no feed has listed for ``forget_after`` seconds."""
+        if self.config.forget_after is None:
+            return
+        if self._last_forget is not None and time.monotonic() - self._last_forget < self.config.forget_every:
+            return
+        self._last_forget = time.monotonic()
+        forgotten = self.state.forget(self._clock() - timedelta(seconds=self.config.forget_after))
+        if forgotten:
+            log.info(
+                "forgot %d articles no feed has listed for %.0f days",
+                forgotten,
+                self.config.forget_after / 86400,
+            )
 
     def _until_next_due(self) -> float:
         now = self._clock()
@@ -321,10 +341,11 @@ class Poller:
     ) -> None:
         to_publish: list[ArticleSeen] = []
         decided: dict[str, ArticleSeen] = {}
+        still_listed: list[str] = []
         states: list[FeedState] = []
         for batch in batches:
             outcome = report.outcomes[batch.feed.name]
-            fresh = self._decide(batch.articles, decided)
+            fresh = self._decide(batch.articles, decided, still_listed)
             new = sum(1 for a in fresh if a.revision == 1)
             outcome.new, outcome.updated = new, len(fresh) - new
             outcome.unchanged = len(batch.articles) - len(fresh)
@@ -335,7 +356,7 @@ class Poller:
             states.append(state)
         if to_publish:
             await self._publish_with_retry(to_publish, stop)
-        self.state.commit(states, to_publish)
+        self.state.commit(states, to_publish, still_listed, self._clock())
         self._backoff.reset()
         for batch, state in zip(batches, states, strict=True):
             outcome = report.outcomes[batch.feed.name]
@@ -346,16 +367,31 @@ class Poller:
         if to_publish:
             self.health.metrics.records_out.labels(self.health.metrics.service).inc(len(to_publish))
 
-    def _decide(self, articles: Sequence[ArticleSeen], decided: dict[str, ArticleSeen]) -> list[ArticleSeen]:
-        """New (revision 1) and edited (revision + 1) articles; unchanged ones are left out."""
+    def _decide(
+        self, articles: Sequence[ArticleSeen], decided: dict[str, ArticleSeen], still_listed: list[str]
+    ) -> list[ArticleSeen]:
+        """New (revision 1) and edited (revision + 1) articles; unchanged ones are left out.
+
+        Unchanged ones whose ``listed_at`` is older than half the forget window go to
+        ``still_listed``: refreshing them that rarely keeps the write cost negligible while a
+        feed keeps listing them, and they are never forgotten in between.
+        """
         pending = [a for a in articles if a.article_id not in decided]
         known = self.state.seen(a.article_id for a in pending)
+        refresh_before = (
+            self._clock() - timedelta(seconds=self.config.forget_after / 2)
+            if self.config.forget_after is not None
+            else None
+        )
         fresh = []
         for article in pending:
             record = known.get(article.article_id)
             if record is None:
                 chosen = article
             elif record.content_hash == article.content_hash:
+                listed = record.listed_at or record.first_seen_at
+                if refresh_before is not None and listed < refresh_before:
+                    still_listed.append(article.article_id)
                 continue
             else:
                 update: dict[str, object] = {

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "poller.sqlite3"
 LOCK_NAME = "poller.lock"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
     article_id TEXT PRIMARY KEY,
@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS seen (
     first_seen_at TEXT NOT NULL,
     published_at TEXT,
     published_inferred INTEGER NOT NULL DEFAULT 0,
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    listed_at TEXT
 );
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
@@ -90,6 +91,8 @@ class SeenRecord:
     first_seen_at: datetime
     published_at: datetime | None
     published_inferred: bool
+    listed_at: datetime | None = None
+    """When a feed last listed it (refreshed sparingly); what :meth:`PollerState.forget` goes by."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,15 @@ class PollerState:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            self._upgrade(self._db)
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    @staticmethod
+    def _upgrade(db: sqlite3.Connection) -> None:
+        """Bring a state file written by an older poller up to this schema (idempotent)."""
+        columns = {row[1] for row in db.execute("PRAGMA table_info(seen)")}
+        if "listed_at" not in columns:  # version 1
+            db.execute("ALTER TABLE seen ADD COLUMN listed_at TEXT")
 
     def _acquire_lock(self) -> None:
         handle = (self._dir / LOCK_NAME).open("wb")
@@ -167,12 +178,20 @@ class PollerState:
                 chunk = ids[start : start + 500]
                 rows = self._db.execute(
                     "SELECT article_id, feed, revision, content_hash, first_seen_at, published_at, "
-                    f"published_inferred FROM seen WHERE article_id IN ({','.join('?' * len(chunk))})",
+                    "published_inferred, listed_at FROM seen "
+                    f"WHERE article_id IN ({','.join('?' * len(chunk))})",
                     chunk,
                 ).fetchall()
                 for row in rows:
                     found[row[0]] = SeenRecord(
-                        row[0], row[1], row[2], row[3], _dt(row[4]), _opt_dt(row[5]), bool(row[6])
+                        row[0],
+                        row[1],
+                        row[2],
+                        row[3],
+                        _dt(row[4]),
+                        _opt_dt(row[5]),
+                        bool(row[6]),
+                        _opt_dt(row[7]),
                     )
         for article_id in ids:
             if article_id in self._overlay_seen:
@@ -217,8 +236,17 @@ class PollerState:
 
     # ---- the one write --------------------------------------------------------------------------
 
-    def commit(self, feeds: Sequence[FeedState], published: Sequence[ArticleSeen] = ()) -> None:
-        """Record acknowledged articles and feed states atomically (call only after Kafka acked)."""
+    def commit(
+        self,
+        feeds: Sequence[FeedState],
+        published: Sequence[ArticleSeen] = (),
+        still_listed: Sequence[str] = (),
+        listed_at: datetime | None = None,
+    ) -> None:
+        """Record acknowledged articles and feed states atomically (call only after Kafka acked).
+
+        ``still_listed`` ids (known, unchanged, listed again) get ``listed_at`` so they are not forgotten.
+        """
         records = [
             SeenRecord(
                 a.article_id,
@@ -228,6 +256,7 @@ class PollerState:
                 a.first_seen_at,
                 a.published_at,
                 a.published_at_inferred,
+                a.fetched_at,
             )
             for a in published
         ]
@@ -240,10 +269,11 @@ class PollerState:
         try:
             db.executemany(
                 "INSERT INTO seen (article_id, feed, revision, content_hash, first_seen_at, published_at, "
-                "published_inferred, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now')) "
+                "published_inferred, updated_at, listed_at) VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now'), ?) "
                 "ON CONFLICT (article_id) DO UPDATE SET revision = excluded.revision, "
                 "content_hash = excluded.content_hash, published_at = excluded.published_at, "
-                "published_inferred = excluded.published_inferred, updated_at = excluded.updated_at "
+                "published_inferred = excluded.published_inferred, updated_at = excluded.updated_at, "
+                "listed_at = excluded.listed_at "
                 "WHERE excluded.revision > seen.revision",
                 [
                     (
@@ -254,10 +284,16 @@ class PollerState:
                         r.first_seen_at.isoformat(),
                         r.published_at.isoformat() if r.published_at else None,
                         int(r.published_inferred),
+                        _iso(r.listed_at),
                     )
                     for r in records
                 ],
             )
+            if still_listed and listed_at is not None:
+                db.executemany(
+                    "UPDATE seen SET listed_at = ? WHERE article_id = ?",
+                    [(listed_at.isoformat(), article_id) for article_id in still_listed],
+                )
             db.executemany(
                 "INSERT OR REPLACE INTO feeds (name, declared_url, url, etag, last_modified, "
                 "last_attempt_at, last_success_at, last_new_at, consecutive_failures, last_error, "
@@ -285,6 +321,20 @@ class PollerState:
         except BaseException:
             db.execute("ROLLBACK")
             raise
+
+    def forget(self, listed_before: datetime) -> int:
+        """Delete what no feed has listed since ``listed_before``; returns how many were forgotten.
+
+        The seen table would otherwise grow with every article ever published. An entry that comes
+        back after being forgotten is published again as new (the sink's upsert absorbs it).
+        """
+        if self.read_only or self._db is None:
+            return 0
+        cursor = self._db.execute(
+            "DELETE FROM seen WHERE julianday(COALESCE(listed_at, first_seen_at)) < julianday(?)",
+            (listed_before.isoformat(),),
+        )
+        return int(cursor.rowcount)
 
     def count_seen(self) -> int:
         stored = self._db.execute("SELECT count(*) FROM seen").fetchone()[0] if self._db else 0

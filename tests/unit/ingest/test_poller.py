@@ -282,3 +282,21 @@ def test_cli_arguments() -> None:
         None,
         None,
     )
+
+
+def test_listed_entries_are_never_forgotten_and_unlisted_ones_are(tmp_path: Path) -> None:
+    site, pub, clock = Site(), FakePublisher(), Clock()
+    site.routes["/rss"] = (200, {}, rss(("a", "Alpha", "one"), ("b", "Beta", "two")))
+    poller = make_poller(tmp_path, site, pub, [FEED], clock, forget_after=60 * 86400.0, forget_every=0.0)
+    cycle(poller)
+    site.routes["/rss"] = (200, {}, rss(("a", "Alpha", "one")))  # b drops out of the feed
+    for _ in range(6):  # 150 days of polls every 25 days: a stays listed throughout
+        clock.now += timedelta(days=25)
+        assert cycle(poller).published == 0
+        poller._forget_unlisted()
+    assert [a.title for a in pub.published] == ["Alpha", "Beta"]  # nothing published twice
+    assert set(poller.state.seen(a.article_id for a in pub.published)) == {pub.published[0].article_id}
+    site.routes["/rss"] = (200, {}, rss(("a", "Alpha", "one"), ("b", "Beta", "two")))
+    clock.now += timedelta(days=1)
+    assert cycle(poller).published == 1  # forgotten, so b is new again (the sink's upsert absorbs it)
+    poller.state.close()

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,33 @@ def test_read_only_state_never_writes(tmp_path: Path) -> None:
     assert set(dry.seen(["a1", "a2"])) == {"a1", "a2"} and dry.count_seen() == 2
     dry.close()
     assert (tmp_path / "real" / "poller.sqlite3").read_bytes() == before
+
+
+def test_forget_drops_only_what_no_feed_listed_since(tmp_path: Path) -> None:
+    state = PollerState(tmp_path)
+    old, kept, listed = (seen(i, fetched_at=T - timedelta(days=100)) for i in ("old", "kept", "listed"))
+    state.commit([], [old, kept.model_copy(update={"fetched_at": T}), listed])
+    state.commit([], [], still_listed=["listed"], listed_at=T - timedelta(days=1))
+    assert state.forget(T - timedelta(days=90)) == 1
+    assert set(state.seen(["old", "kept", "listed"])) == {"kept", "listed"}
+    assert state.seen(["listed"])["listed"].listed_at == T - timedelta(days=1)
+    assert state.forget(T - timedelta(days=90)) == 0
+    state.close()
+
+
+def test_a_version_1_state_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / "poller.sqlite3") as db:  # what the first poller release wrote
+        db.executescript(
+            "CREATE TABLE seen (article_id TEXT PRIMARY KEY, feed TEXT NOT NULL, revision INTEGER NOT NULL, "
+            "content_hash TEXT NOT NULL, first_seen_at TEXT NOT NULL, published_at TEXT, "
+            "published_inferred INTEGER NOT NULL DEFAULT 0, updated_at TEXT NOT NULL);"
+            "INSERT INTO seen VALUES ('a1', 'f', 1, 'h', '2024-05-01T00:00:00+00:00', NULL, 1, "
+            "'2024-05-01 00:00:00'); PRAGMA user_version=1;"
+        )
+    state = PollerState(tmp_path)
+    record = state.seen(["a1"])["a1"]
+    assert record.listed_at is None and record.revision == 1
+    assert state.forget(T) == 1  # falls back to first_seen_at
+    state.close()
+    with sqlite3.connect(tmp_path / "poller.sqlite3") as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
