@@ -72,6 +72,21 @@ def test_sink_runs_as_its_least_privilege_role_and_migrations_as_the_owner() -> 
     assert "//wirewatch:" in urls[owner_secret]
 
 
+def test_stop_grace_outlasts_the_work_in_hand() -> None:
+    """SIGTERM is honoured between cycles/batches; the platform must not SIGKILL before that."""
+    from ingest.config import PollerSettings
+
+    fetch_deadline = PollerSettings.model_fields["fetch_total_timeout"].default
+    services = _compose()["services"]
+    assert int(services["poller"]["stop_grace_period"].rstrip("s")) > fetch_deadline
+    for name in ("classifier", "sink"):
+        assert int(services[name]["stop_grace_period"].rstrip("s")) >= 30
+    (poller,) = [
+        d for d in yaml.safe_load_all((K8S / "base" / "poller.yaml").read_text()) if d["kind"] == "Deployment"
+    ]
+    assert poller["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] > fetch_deadline
+
+
 def test_compose_file_is_valid_for_docker_compose() -> None:
     binary = shutil.which("docker-compose")
     if binary is None:
