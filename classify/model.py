@@ -21,7 +21,7 @@ its ``evidence`` at no extra cost. Raw logits go through per-label Platt scaling
 (fitted on held-out training data) to calibrated probabilities; a label is
 assigned when its probability reaches its threshold (chosen on the dev file).
 
-Runtimes (same head, same windows; README "Classifier speed" has the numbers):
+Runtimes (same head, same windows; README "Benchmarks" has the numbers):
 
 - ``torch``: the ``AutoModel`` in fp32, batched by length with dynamic padding;
   the reference, and what training uses for features.

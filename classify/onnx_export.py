@@ -13,7 +13,7 @@ serving runtimes load (``classify/model.py`` picks one by name):
    output projections stay fp32: their inputs are GELU outputs with a few large
    channels, and one per-tensor activation scale for those costs the most
    accuracy (measured on the dev file: pooled-feature cosine 0.9969 with them
-   quantised, 0.9992 without; see README "Classifier speed").
+   quantised, 0.9992 without; see README "Benchmarks").
 
 Files go to ``<model cache>/onnx/<folder name>-<digest>/`` (the digest covers the
 encoder's config and weights, the recipe and the library versions, so a changed
