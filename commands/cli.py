@@ -47,12 +47,25 @@ def add_lag_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+EX_TEMPFAIL = 75
+"""sysexits: try again later (the broker is unreachable or still starting)."""
+
+
 def run_lag(args: argparse.Namespace) -> int:
+    from kafka.errors import KafkaError
+
     from wirewatch.lag import measure_lag
     from wirewatch.settings import ServiceSettings, load_settings
 
     settings = load_settings(ServiceSettings)
-    report = measure_lag(settings.kafka(client_id="wirewatch-lag"))
+    try:
+        report = measure_lag(settings.kafka(client_id="wirewatch-lag"))
+    except KafkaError as exc:
+        if not exc.retriable:
+            raise
+        # A fresh broker answers "coordinator not available" until its offsets topic exists.
+        print(f"lag: Kafka at {settings.kafka_bootstrap} is not ready: {exc}", file=sys.stderr)
+        return EX_TEMPFAIL
     if args.json:
         print(json.dumps(report.to_json(), indent=None))
     else:

@@ -18,6 +18,7 @@ import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from kafka.errors import KafkaError
 from sqlalchemy import text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +121,16 @@ def _wait_for_zero_lag(measure, timeout: float, workers: list[threading.Thread])
     while time.monotonic() < deadline:
         if not all(w.is_alive() for w in workers):
             return False
-        report = measure()
+        try:
+            report = measure()
+        except KafkaError as exc:
+            # On a fresh broker the group coordinator is unavailable until the offsets topic
+            # exists; the workers are starting anyway, so ask again.
+            if not exc.retriable:
+                raise
+            quiet_rounds = 0
+            time.sleep(1)
+            continue
         committed = all(p.committed is not None or p.end == 0 for p in report.partitions)
         quiet_rounds = quiet_rounds + 1 if report.total == 0 and committed else 0
         if quiet_rounds >= 2:  # zero twice in a row: the classifier's output reached the sink too

@@ -1,0 +1,67 @@
+"""Command-line edges that need no services: a broker that is still starting."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from types import SimpleNamespace
+
+import pytest
+from kafka.errors import CoordinatorNotAvailableError, TopicAuthorizationFailedError
+
+from commands import cli, demo
+
+
+def _alive_worker() -> threading.Thread:
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait, daemon=True)
+    worker.start()
+    worker.stop = stop  # type: ignore[attr-defined]
+    return worker
+
+
+def test_demo_waits_out_a_coordinator_that_is_not_ready_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(demo.time, "sleep", lambda _s: None)
+    caught_up = SimpleNamespace(total=0, partitions=[SimpleNamespace(committed=3, end=3)])
+    answers: list[object] = [CoordinatorNotAvailableError("fresh broker")] * 2 + [caught_up] * 2
+    calls = []
+
+    def measure() -> object:
+        calls.append(1)
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    worker = _alive_worker()
+    try:
+        assert demo._wait_for_zero_lag(measure, timeout=30.0, workers=[worker])
+    finally:
+        worker.stop.set()  # type: ignore[attr-defined]
+    assert len(calls) == 4
+
+
+def test_demo_does_not_hide_a_permanent_kafka_error() -> None:
+    def measure() -> object:
+        raise TopicAuthorizationFailedError("not allowed")
+
+    worker = _alive_worker()
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            demo._wait_for_zero_lag(measure, timeout=30.0, workers=[worker])
+    finally:
+        worker.stop.set()  # type: ignore[attr-defined]
+
+
+def test_lag_command_says_try_again_while_the_broker_starts(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import wirewatch.lag
+
+    def not_ready(*_args: object, **_kwargs: object) -> None:
+        raise CoordinatorNotAvailableError("fresh broker")
+
+    monkeypatch.setattr(wirewatch.lag, "measure_lag", not_ready)
+    args = argparse.Namespace(json=False, max_lag=None, max_age=None)
+    assert cli.run_lag(args) == cli.EX_TEMPFAIL
+    assert "not ready" in capsys.readouterr().err
