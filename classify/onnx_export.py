@@ -136,7 +136,7 @@ def fuse(raw: Path, out: Path, config: dict) -> dict[str, int]:
     fused = {k: int(v) for k, v in model.get_fused_operator_statistics().items() if v}
     if not fused.get("Attention"):
         raise OnnxBuildError(f"attention was not fused ({fused}); the export pattern changed")
-    model.save_model_to_file(str(out))
+    model.save_model_to_file(str(out), use_external_data_format=True)
     return fused
 
 
@@ -166,31 +166,21 @@ def quantize(fp32: Path, out: Path) -> list[str]:
             weight_type=QuantType.QInt8,
             op_types_to_quantize=["MatMul", "Attention"],
             nodes_to_exclude=keep_fp32,
+            use_external_data_format=True,
             # Only weight matrices: QK^T and attention x V stay fp32 (both inputs are activations).
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
     return keep_fp32
 
 
-def externalise_weights(path: Path) -> None:
-    """Move the weights beside the graph (``<name>.data``) so ONNX Runtime maps them from disk.
+def share_weights(path: Path) -> None:
+    """Let other users read the weights file beside ``path`` (``<name>.data``).
 
-    Inline weights are parsed and copied at load (~2x the file in resident memory); mapped
-    ones are paged in as used, and most of the 250k-row embedding table never is.
+    Both steps above write weights as external data so ONNX Runtime maps them from disk
+    instead of parsing and copying them (~2x the file in resident memory); most of the
+    250k-row embedding table is never paged in. onnx writes that file owner-only, and images
+    build as root but serve as another user.
     """
-    import onnx
-
-    model = onnx.load(str(path))
-    path.unlink()
-    onnx.save_model(
-        model,
-        str(path),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location=path.name + ".data",
-        size_threshold=1024,
-    )
-    # onnx writes the data file owner-only; images build as root and serve as another user.
     (path.parent / (path.name + ".data")).chmod(0o644)
 
 
@@ -246,7 +236,7 @@ def _build(encoder_dir: Path, folder: Path, versions: dict[str, str]) -> Path:
     raw.unlink()
     kept = quantize(tmp / FP32_FILE, tmp / INT8_FILE)
     for name in (FP32_FILE, INT8_FILE):
-        externalise_weights(tmp / name)
+        share_weights(tmp / name)
     (tmp / "recipe.json").write_text(
         json.dumps(
             {
