@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from prometheus_client import Counter, Histogram
 
-from classify.config import ClassifierSettings
+from classify.config import RUNTIMES, ClassifierSettings
 from classify.worker import ArticleTagger, TaggingHandler, TagResult
 from wirewatch.contract import ArticleSeen
 from wirewatch.kafka import ensure_topics, make_producer
@@ -163,7 +163,7 @@ def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
 def _add_runtime_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--runtime",
-        choices=("onnx-int8", "onnx", "torch"),
+        choices=RUNTIMES,
         default=None,
         help="encoder runtime (default: WIREWATCH_CLASSIFY_RUNTIME, else onnx-int8)",
     )

