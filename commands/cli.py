@@ -8,7 +8,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 
-from wirewatch.errors import ConfigError
+from wirewatch.errors import EX_CONFIG, EX_TEMPFAIL, ConfigError
 
 # subcommand -> (module, function adding arguments, function running, help)
 SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -45,10 +45,6 @@ def add_lag_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="exit 2 when the oldest unconsumed message is older than this",
     )
-
-
-EX_TEMPFAIL = 75
-"""sysexits: try again later (the broker is unreachable or still starting)."""
 
 
 def run_lag(args: argparse.Namespace) -> int:
@@ -100,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_resolve(module, run)(args) or 0)  # type: ignore[call-overload]
     except ConfigError as exc:
         print(f"wirewatch: configuration error: {exc}", file=sys.stderr)
-        return 78  # EX_CONFIG
+        return EX_CONFIG
     except KeyboardInterrupt:
         return 130
 

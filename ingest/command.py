@@ -33,7 +33,7 @@ from ingest.health import FeedHealth
 from ingest.poller import CycleReport, Poller, PollerConfig, Publisher, PublishGaveUpError
 from ingest.state import PollerState
 from wirewatch.contract import ArticleSeen, encode
-from wirewatch.errors import RetriableError
+from wirewatch.errors import EX_TEMPFAIL, RetriableError
 from wirewatch.kafka import ensure_topics, make_producer, produce_all
 from wirewatch.logging import setup_logging
 from wirewatch.metrics import ServiceMetrics, serve
@@ -41,7 +41,6 @@ from wirewatch.service import stop_on_signals
 from wirewatch.settings import KafkaSettings, load_settings
 
 log = logging.getLogger(__name__)
-EX_TEMPFAIL = 75
 
 
 class JsonLinesPublisher:

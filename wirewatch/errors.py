@@ -12,6 +12,12 @@ is ``retriable`` (the habit taken from kafka-python's ``errors.py``).
 
 from __future__ import annotations
 
+# Exit statuses every command uses (sysexits.h), so scripts and probes can tell them apart.
+EX_TEMPFAIL = 75
+"""Try again later: a dependency (the broker) is unreachable or still starting."""
+EX_CONFIG = 78
+"""Bad or missing configuration."""
+
 
 class WirewatchError(Exception):
     """Base of all wirewatch errors."""

@@ -10,6 +10,7 @@ import pytest
 from kafka.errors import CoordinatorNotAvailableError, TopicAuthorizationFailedError
 
 from commands import cli, demo
+from wirewatch.errors import EX_TEMPFAIL
 
 
 def _alive_worker() -> threading.Thread:
@@ -63,5 +64,5 @@ def test_lag_command_says_try_again_while_the_broker_starts(
 
     monkeypatch.setattr(wirewatch.lag, "measure_lag", not_ready)
     args = argparse.Namespace(json=False, max_lag=None, max_age=None)
-    assert cli.run_lag(args) == cli.EX_TEMPFAIL
+    assert cli.run_lag(args) == EX_TEMPFAIL
     assert "not ready" in capsys.readouterr().err
