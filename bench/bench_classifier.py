@@ -73,7 +73,6 @@ def naive_tagger() -> Callable[[list], tuple[list[list[str]], list[list[float]]]
     from transformers import pipeline
 
     from classify.backbone import ensure_backbone
-    from classify.labels import LABELS
     from classify.model import ARTIFACT_DIR, HEAD_FILE, Card, calibrate
 
     torch.set_num_threads(2)
@@ -89,7 +88,7 @@ def naive_tagger() -> Callable[[list], tuple[list[list[str]], list[list[float]]]
             states = np.asarray(extract(text, truncation=True, max_length=card.max_length)[0])
             logits.append(states.mean(0) @ head["weight"].T + head["bias"])
         probs = calibrate(card, np.asarray(logits, dtype=np.float64))
-        labels = [[k for j, k in enumerate(LABELS) if p[j] >= card.thresholds[k]] for p in probs]
+        labels = [list(card.labels(p)) for p in probs]
         return labels, probs.tolist()
 
     return tag

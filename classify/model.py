@@ -85,6 +85,10 @@ class Card:
             platt={k: (float(raw["platt"][k][0]), float(raw["platt"][k][1])) for k in LABELS},
         )
 
+    def labels(self, probabilities: Sequence[float]) -> tuple[str, ...]:
+        """The labels whose calibrated probability (in ``LABELS`` order) reaches its threshold."""
+        return tuple(k for j, k in enumerate(LABELS) if probabilities[j] >= self.thresholds[k])
+
 
 @dataclass
 class _Window:
@@ -347,7 +351,7 @@ class Tagger:
         probs = self.calibrate(logits)
         out = []
         for item, row, ev in zip(items, probs, evidence, strict=True):
-            labels = tuple(k for j, k in enumerate(LABELS) if row[j] >= self.card.thresholds[k])
+            labels = self.card.labels(row)
             out.append(
                 Prediction(
                     id=item.id,
