@@ -225,7 +225,7 @@ def _build_lock(folder: Path) -> Iterator[None]:
 
 
 def _build(encoder_dir: Path, folder: Path, versions: dict[str, str]) -> Path:
-    log.info("building ONNX serving models for %s into %s (once, about a minute)", encoder_dir, folder)
+    log.info("building ONNX serving models for %s into %s (once, under a minute)", encoder_dir, folder)
     config = json.loads((encoder_dir / "config.json").read_text(encoding="utf-8"))
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
