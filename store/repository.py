@@ -8,6 +8,12 @@ whose outcome depends only on the message, so re-delivery changes nothing:
 * ``classifications``: insert-or-ignore on (article, revision, model, version).
 * ``events``: replaced for an article only when the incoming classification is
   newer (revision, then classified time) than the one the current rows came from.
+
+Indexed text stays under PostgreSQL's index-row limit (~2.7 kB, SQLSTATE 54000,
+which no retry can fix): descriptive columns (``source``, ``feed``) are cut to
+a cap when rows are built, and key columns that name things (``category``,
+``model_name``, ``model_version``) are refused by :func:`check_storable` as
+poison, since cutting them could merge two different names into one key.
 """
 
 from __future__ import annotations
@@ -22,6 +28,30 @@ from sqlalchemy.orm import Session
 
 from store.tables import articles, classifications, events
 from wirewatch.contract import ArticleTagged
+from wirewatch.errors import PoisonMessageError
+
+MAX_SOURCE_CHARS = 255
+"""``source`` is a host name (at most 253 characters in DNS); indexed with ``published_at``."""
+MAX_FEED_CHARS = 200
+"""``feed`` is an operator-chosen name; indexed with ``published_at``."""
+MAX_KEY_CHARS = 200
+"""``category``, ``model_name``, ``model_version``: part of unique keys. Worst case with a
+128-character article id, all in 4-byte UTF-8: 512 + 2 x 800 bytes, under the 2,704-byte limit."""
+
+
+def _cap(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None and len(value) > limit else value
+
+
+def check_storable(msg: ArticleTagged) -> None:
+    """Raise :class:`PoisonMessageError` if a key column of ``msg`` could never be indexed."""
+    names = {"model_name": msg.model_name, "model_version": msg.model_version}
+    names.update({f"label {label[:40]!r}": label for label in msg.labels})
+    for what, value in names.items():
+        if len(value) > MAX_KEY_CHARS:
+            raise PoisonMessageError(
+                "field_too_long", f"{what} has {len(value)} characters (at most {MAX_KEY_CHARS})"
+            )
 
 
 @dataclass(frozen=True)
@@ -36,8 +66,8 @@ def article_row(msg: ArticleTagged) -> dict[str, Any]:
     return {
         "article_id": a.article_id,
         "revision": a.revision,
-        "feed": a.feed,
-        "source": a.source,
+        "feed": _cap(a.feed, MAX_FEED_CHARS),
+        "source": _cap(a.source, MAX_SOURCE_CHARS),
         "url": a.url,
         "guid": a.guid,
         "title": a.title,
@@ -100,6 +130,8 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
     """Write a batch of tagged articles. Idempotent; never commits."""
     if not batch:
         return SaveResult(0, 0, 0)
+    for msg in batch:
+        check_storable(msg)
     newest = newest_per_article(batch)
     _upsert_articles(session, newest)
     session.execute(
