@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
@@ -82,21 +81,42 @@ def make_admin(kafka: KafkaSettings, **overrides: Any) -> KafkaAdminClient:
 
 def ensure_topics(
     kafka: KafkaSettings, names: Iterable[str] = topics.ALL_TOPICS, partitions: int = 3
-) -> None:
-    """Create the topics if they do not exist yet (idempotent)."""
+) -> list[str]:
+    """Create the topics that do not exist yet (idempotent); returns the names still missing.
+
+    Replicas: ``kafka.topic_replication_factor``, by default -1, which lets the
+    broker apply its ``default.replication.factor`` (KIP-464, brokers >= 2.4):
+    a hard-coded 1 left every topic unreplicated on a multi-broker cluster,
+    where ``acks=all`` then protects nothing. With ``kafka.create_topics``
+    off (topics managed by an operator, e.g. Strimzi ``KafkaTopic``) nothing is
+    created: missing topics are logged and returned, and the clients wait for them.
+    """
+    wanted = list(dict.fromkeys(names))
     admin = make_admin(kafka)
     try:
         existing = set(admin.list_topics())
-        missing = [n for n in names if n not in existing]
+        missing = [n for n in wanted if n not in existing]
         if not missing:
-            return
-        try:
-            admin.create_topics(
-                [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+            return []
+        if not kafka.create_topics:
+            log.warning(
+                "topics %s do not exist and topic creation is off (WIREWATCH_KAFKA_CREATE_TOPICS=false); "
+                "waiting for whoever manages them",
+                ", ".join(missing),
             )
-            log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
+            return missing
+        spec = {"num_partitions": partitions, "replication_factor": kafka.topic_replication_factor}
+        try:
+            admin.create_topics({n: dict(spec) for n in missing})
+            log.info(
+                "created topics %s with %d partitions, replication factor %s",
+                ", ".join(missing),
+                partitions,
+                "broker default" if kafka.topic_replication_factor == -1 else kafka.topic_replication_factor,
+            )
         except TopicAlreadyExistsError:
             pass  # another process won the race; the topics are there either way
+        return []
     finally:
         admin.close()
 
