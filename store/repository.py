@@ -8,6 +8,10 @@ whose outcome depends only on the message, so re-delivery changes nothing:
 * ``classifications``: insert-or-ignore on (article, revision, model, version).
 * ``events``: replaced for an article only when the incoming classification is
   newer (revision, then classified time) than the one the current rows came from.
+* ``event_outbox``: one row per category that the replacement added, removed, or
+  changed (score, model or revision), written last, under an EXCLUSIVE table lock
+  held to commit, so ids grow in commit order and a reader polling ``id > last``
+  never skips a row that commits late.
 
 Indexed text stays under PostgreSQL's index-row limit (~2.7 kB, SQLSTATE 54000,
 which no retry can fix): descriptive columns (``source``, ``feed``) are cut to
@@ -22,11 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, Text, column, delete, func, select, values
+from sqlalchemy import DateTime, Integer, Text, column, delete, func, select, text, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from store.tables import articles, classifications, events
+from store.tables import articles, classifications, event_outbox, events
 from wirewatch.contract import ArticleTagged
 from wirewatch.errors import PoisonMessageError
 
@@ -37,6 +41,10 @@ MAX_FEED_CHARS = 200
 MAX_KEY_CHARS = 200
 """``category``, ``model_name``, ``model_version``: part of unique keys. Worst case with a
 128-character article id, all in 4-byte UTF-8: 512 + 2 x 800 bytes, under the 2,704-byte limit."""
+
+
+OUTBOX_ROWS_PER_STATEMENT = 5_000
+"""7 parameters a row: 35,000 per statement, under PostgreSQL's 65,535."""
 
 
 def _cap(value: str | None, limit: int) -> str | None:
@@ -59,6 +67,8 @@ class SaveResult:
     articles: int
     events_replaced_for: int
     events_written: int
+    changes: int = 0
+    """Rows written to ``event_outbox``."""
 
 
 def article_row(msg: ArticleTagged) -> dict[str, Any]:
@@ -141,8 +151,9 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
         [classification_row(m) for m in batch],
     )
     fresher = _fresher_than_stored(session, newest)
-    written = _replace_events(session, fresher)
-    return SaveResult(len(newest), len(fresher), written)
+    written, changes = _replace_events(session, fresher)
+    _append_outbox(session, changes)
+    return SaveResult(len(newest), len(fresher), written, len(changes))
 
 
 def _upsert_articles(session: Session, newest: Sequence[ArticleTagged]) -> None:
@@ -199,10 +210,24 @@ def _fresher_than_stored(session: Session, newest: Sequence[ArticleTagged]) -> l
     return fresher
 
 
-def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> int:
+def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> tuple[int, list[dict[str, Any]]]:
+    """Replace the events of ``fresher`` articles; returns rows written and the outbox changes."""
     if not fresher:
-        return 0
+        return 0, []
     ids = [m.article_id for m in fresher]
+    before: dict[tuple[str, str], tuple[Any, ...]] = {
+        (row.article_id, row.category): (row.score, row.model_name, row.model_version, row.article_revision)
+        for row in session.execute(
+            select(
+                events.c.article_id,
+                events.c.category,
+                events.c.score,
+                events.c.model_name,
+                events.c.model_version,
+                events.c.article_revision,
+            ).where(events.c.article_id.in_(ids))
+        )
+    }
     session.execute(delete(events).where(events.c.article_id.in_(ids)))
     rows = [row for m in fresher for row in event_rows(m)]
     if rows:
@@ -219,7 +244,51 @@ def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> int:
         .where(articles.c.article_id == marks.c.article_id)
         .values(classified_revision=marks.c.revision, classified_at=marks.c.at)
     )
-    return len(rows)
+    return len(rows), event_changes(before, fresher)
+
+
+def event_changes(
+    before: dict[tuple[str, str], tuple[Any, ...]], fresher: Sequence[ArticleTagged]
+) -> list[dict[str, Any]]:
+    """Outbox rows for replacing ``before`` (``(article, category) -> (score, model, version,
+    revision)``) by the events of ``fresher``: added, removed, or updated when anything a reader
+    sees changed. A re-classification that changes nothing adds nothing."""
+    changes: list[dict[str, Any]] = []
+    for msg in fresher:
+        after = {row["category"]: row for row in event_rows(msg)}
+        old = {cat: v for (aid, cat), v in before.items() if aid == msg.article_id}
+        base = {
+            "article_id": msg.article_id,
+            "article_revision": msg.article.revision,
+            "model_name": msg.model_name,
+            "model_version": msg.model_version,
+        }
+        for category in sorted(set(after) | set(old)):
+            if category not in old:
+                change, score = "added", after[category]["score"]
+            elif category not in after:
+                change, score = "removed", None
+            else:
+                row = after[category]
+                now = (row["score"], row["model_name"], row["model_version"], row["article_revision"])
+                if now == tuple(old[category]):
+                    continue
+                change, score = "updated", row["score"]
+            changes.append({**base, "category": category, "change": change, "score": score})
+    return changes
+
+
+def _append_outbox(session: Session, changes: list[dict[str, Any]]) -> None:
+    if not changes:
+        return
+    # Held until commit: ids are drawn in commit order (readers poll "id > last seen"). Taken
+    # last, so concurrent sinks serialise only their final insert and commit. Readers cannot take
+    # a conflicting lock (SELECT allows only ACCESS SHARE), so they cannot block the sink.
+    session.execute(text("LOCK TABLE event_outbox IN EXCLUSIVE MODE"))
+    ordered = sorted(changes, key=lambda c: (c["article_id"], c["category"]))
+    # Multi-row statements (not executemany): the NOTIFY hint fires once per statement.
+    for start in range(0, len(ordered), OUTBOX_ROWS_PER_STATEMENT):
+        session.execute(insert(event_outbox).values(ordered[start : start + OUTBOX_ROWS_PER_STATEMENT]))
 
 
 def count_rows(session: Session) -> dict[str, int]:
