@@ -13,6 +13,9 @@ The loop is the one place that decides when an offset is committed:
 * Any other exception is a bug and propagates: the process dies, and because
   nothing was committed the batch is redelivered after restart. Idempotent
   writes downstream make the redelivery harmless.
+* ``BatchLoop.last_progress`` is the last time the loop either committed a batch
+  or found nothing to do; a loop that retries forever, or hangs inside the
+  handler, stops moving it (the service's liveness check reads it).
 
 Clients connect lazily: nothing here runs at import time.
 """
@@ -28,6 +31,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -56,8 +60,17 @@ def make_producer(kafka: KafkaSettings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-def make_consumer(kafka: KafkaSettings, group_id: str, *topic_names: str, **overrides: Any) -> KafkaConsumer:
-    """A group consumer that never commits by itself: the batch loop commits."""
+def make_consumer(
+    kafka: KafkaSettings,
+    group_id: str,
+    *topic_names: str,
+    listener: ConsumerRebalanceListener | None = None,
+    **overrides: Any,
+) -> KafkaConsumer:
+    """A group consumer that never commits by itself: the batch loop commits.
+
+    ``listener`` hears about every rebalance of the subscription (readiness uses it).
+    """
     config: dict[str, Any] = {
         **kafka.client_config(),
         "group_id": group_id,
@@ -71,7 +84,7 @@ def make_consumer(kafka: KafkaSettings, group_id: str, *topic_names: str, **over
     config.update(overrides)
     consumer = KafkaConsumer(**config)
     if topic_names:
-        consumer.subscribe(list(topic_names))
+        consumer.subscribe(list(topic_names), listener=listener)
     return consumer
 
 
@@ -226,6 +239,7 @@ class BatchLoop:
         poll_timeout_ms: int = 500,
         backoff: Backoff | None = None,
         observer: LoopObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._consumer = consumer
         self._handler = handler
@@ -235,16 +249,19 @@ class BatchLoop:
         self._backoff = backoff or Backoff(base=0.5, cap=15.0)
         self._poll_backoff = Backoff(base=0.2, cap=5.0)
         self._observer = observer or LoopObserver()
+        self._clock = clock
         self.processed = 0
-        self.last_activity = time.monotonic()
+        self.last_activity = clock()
+        self.last_progress = clock()
+        """Last time a batch was committed or a poll found nothing to do (see the module doc)."""
 
     def run(self, stop: threading.Event, idle_exit_after: float | None = None) -> None:
         """Process batches until ``stop`` is set (or, if given, after that many idle seconds)."""
         while not stop.is_set():
             handled = self.run_once(stop)
             if handled:
-                self.last_activity = time.monotonic()
-            elif idle_exit_after is not None and time.monotonic() - self.last_activity > idle_exit_after:
+                self.last_activity = self._clock()
+            elif idle_exit_after is not None and self._clock() - self.last_activity > idle_exit_after:
                 return
 
     def run_once(self, stop: threading.Event | None = None) -> int:
@@ -265,6 +282,7 @@ class BatchLoop:
         self._poll_backoff.reset()
         batch = [rec for recs in polled.values() for rec in recs]
         if not batch:
+            self.last_progress = self._clock()  # caught up on what this member owns: nothing is stuck
             return 0
         started = time.monotonic()
         try:
@@ -281,6 +299,7 @@ class BatchLoop:
             return 0
         self._backoff.reset()
         self._commit(batch)
+        self.last_progress = self._clock()
         self.processed += len(batch)
         self._observer.batch_done(len(batch), len(failures), time.monotonic() - started)
         return len(batch)

@@ -88,6 +88,8 @@ class ServiceSettings(BaseSettings):
     """Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off."""
     lag_report_seconds: float = Field(default=15.0, gt=0)
     """How often a consumer service refreshes its kafka_consumergroup_lag series."""
+    stall_after_seconds: float = Field(default=600.0, ge=0)
+    """/healthz fails when a consumer loop made no progress this long while its group has lag (0: off)."""
 
     @field_validator("kafka_topic_replication_factor")
     @classmethod
