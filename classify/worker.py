@@ -4,6 +4,13 @@ The model is loaded once, outside this module, and passed in as an
 :class:`ArticleTagger`. A batch is decoded (undecodable records become
 poison), tagged in one model call, produced, and only returned once the broker
 acknowledged every tagged record — the batch loop then commits the offsets.
+
+When the model call raises for a batch, the batch is tagged again one article
+at a time, so one article the tagger cannot handle is dead-lettered
+(``tagger_error``) instead of crash-looping the worker on redelivery. If every
+article of a batch of two or more fails on its own, the fault is the tagger's,
+not the articles': the first error propagates (a bug: the process dies and the
+uncommitted batch is redelivered after restart).
 """
 
 from __future__ import annotations
@@ -18,8 +25,9 @@ from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from wirewatch.contract import ArticleSeen, ArticleTagged, decode_seen, encode, utcnow
-from wirewatch.errors import PoisonMessageError
+from wirewatch.errors import PoisonMessageError, RetriableError
 from wirewatch.kafka import Failure, produce_all
+from wirewatch.logging import record_ref
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +69,15 @@ class TaggingHandler:
 
     def __call__(self, batch: list[ConsumerRecord]) -> list[Failure]:
         failures: list[Failure] = []
-        articles: list[ArticleSeen] = []
+        decoded: list[tuple[ConsumerRecord, ArticleSeen]] = []
         for rec in batch:
             try:
-                articles.append(decode_seen(rec.value))
+                decoded.append((rec, decode_seen(rec.value)))
             except PoisonMessageError as exc:
                 failures.append(Failure(rec, exc))
-        if articles:
-            started = time.perf_counter()
-            results = self._tagger.tag(articles)
-            self._on_inference(len(articles), time.perf_counter() - started)
+        if decoded:
+            articles, results, rejected = self._tag(decoded)
+            failures.extend(rejected)
             now = utcnow()
             tagged = [
                 ArticleTagged(
@@ -84,8 +91,57 @@ class TaggingHandler:
                 )
                 for article, result in zip(articles, results, strict=True)
             ]
-            produce_all(self._producer, self._topic, [(t.article_id, encode(t)) for t in tagged])
+            if tagged:
+                produce_all(self._producer, self._topic, [(t.article_id, encode(t)) for t in tagged])
             for t in tagged:
                 if t.labels:
                     log.debug("article_id=%s tagged %s", t.article_id, ",".join(t.labels))
         return failures
+
+    def _tag(
+        self, decoded: Sequence[tuple[ConsumerRecord, ArticleSeen]]
+    ) -> tuple[list[ArticleSeen], list[TagResult], list[Failure]]:
+        """Tag the batch in one call; if that raises, one article at a time (see the module doc)."""
+        articles = [article for _, article in decoded]
+        try:
+            return articles, self._timed_tag(articles), []
+        except (MemoryError, RetriableError):
+            raise
+        except Exception as exc:
+            if len(decoded) == 1:
+                return [], [], [self._rejected(*decoded[0], exc)]
+            log.warning("tagging a batch of %d failed (%r); tagging one article at a time", len(decoded), exc)
+        kept: list[ArticleSeen] = []
+        results: list[TagResult] = []
+        rejected: list[Failure] = []
+        first_error: Exception | None = None
+        for rec, article in decoded:
+            try:
+                (result,) = self._timed_tag([article])
+            except (MemoryError, RetriableError):
+                raise
+            except Exception as exc:
+                first_error = first_error or exc
+                rejected.append(self._rejected(rec, article, exc))
+                continue
+            kept.append(article)
+            results.append(result)
+        if not kept and first_error is not None:
+            raise first_error  # every article failed alone: the tagger is broken, not the input
+        return kept, results, rejected
+
+    def _timed_tag(self, articles: list[ArticleSeen]) -> list[TagResult]:
+        started = time.perf_counter()
+        results = self._tagger.tag(articles)
+        self._on_inference(len(articles), time.perf_counter() - started)
+        return results
+
+    @staticmethod
+    def _rejected(rec: ConsumerRecord, article: ArticleSeen, exc: Exception) -> Failure:
+        log.warning(
+            "tagger failed on %s article_id=%s: %r",
+            record_ref(rec.topic, rec.partition, rec.offset),
+            article.article_id,
+            exc,
+        )
+        return Failure(rec, PoisonMessageError("tagger_error", f"{type(exc).__name__}: {exc}"[:2000]))

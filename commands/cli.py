@@ -7,6 +7,7 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from wirewatch.errors import EX_CONFIG, EX_TEMPFAIL, ConfigError
 
@@ -47,6 +48,29 @@ def add_lag_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def configured_groups(classify: Any = None, sink: Any = None) -> dict[str, list[str]]:
+    """The consumer groups the services are configured with, each with the topic it reads.
+
+    Read from the same variables the services read (``WIREWATCH_CLASSIFY_GROUP``,
+    ``WIREWATCH_CLASSIFY_INPUT_TOPIC``, ``WIREWATCH_STORE_GROUP``, ``WIREWATCH_STORE_TOPIC``),
+    so ``wirewatch lag`` and the demo measure the groups that actually run. A caller
+    that already holds the services' settings objects passes them.
+    """
+    from classify.config import ClassifierSettings
+    from store.config import SinkSettings
+    from wirewatch.settings import load_settings
+
+    classify = classify or load_settings(ClassifierSettings)
+    sink = sink or load_settings(SinkSettings)
+    groups: dict[str, list[str]] = {}
+    for group, topic in (
+        (classify.classify_group, classify.classify_input_topic),
+        (sink.store_group, sink.store_topic),
+    ):
+        groups.setdefault(group, []).append(topic)
+    return groups
+
+
 def run_lag(args: argparse.Namespace) -> int:
     from kafka.errors import KafkaError
 
@@ -55,7 +79,7 @@ def run_lag(args: argparse.Namespace) -> int:
 
     settings = load_settings(ServiceSettings)
     try:
-        report = measure_lag(settings.kafka(client_id="wirewatch-lag"))
+        report = measure_lag(settings.kafka(client_id="wirewatch-lag"), configured_groups())
     except KafkaError as exc:
         if not exc.retriable:
             raise

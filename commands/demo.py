@@ -57,6 +57,7 @@ def write_feeds_file(folder: Path, base_url: str, target: Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     from classify.command import run_classifier
     from classify.config import ClassifierSettings
+    from commands.cli import configured_groups
     from commands.cli import main as cli_main
     from store.command import run_sink
     from store.config import SinkSettings
@@ -72,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
     classifier_settings = load_settings(ClassifierSettings)
     setup_logging(sink_settings.log_level, sink_settings.log_format)
     kafka = sink_settings.kafka(client_id="wirewatch-demo")
+    groups = configured_groups(classifier_settings, sink_settings)  # what the demo's workers join
     engine = make_engine(sink_settings.database_url.get_secret_value())
     upgrade(engine)
     ensure_topics(kafka, topics.ALL_TOPICS, sink_settings.kafka_topic_partitions)
@@ -98,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     for worker in workers:
         worker.start()
     try:
-        caught_up = _wait_for_zero_lag(lambda: measure_lag(kafka), args.timeout, workers)
+        caught_up = _wait_for_zero_lag(lambda: measure_lag(kafka, groups), args.timeout, workers)
     finally:
         stop.set()
         for worker in workers:
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     with engine.connect() as conn:
         _print_summary(conn)
     print("\nconsumer lag:")
-    print(measure_lag(kafka).format_table())
+    print(measure_lag(kafka, groups).format_table())
     engine.dispose()
     return 0
 

@@ -35,7 +35,8 @@ def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
 def run_migrate(args: argparse.Namespace) -> int:
     settings = load_settings(SinkSettings)
     setup_logging(settings.log_level, settings.log_format)
-    engine = make_engine(settings.database_url.get_secret_value())
+    # No statement limit: a migration may rebuild an index on a large table.
+    engine = make_engine(settings.database_url.get_secret_value(), statement_timeout=None)
     try:
         upgrade(engine, args.revision)
     finally:
@@ -53,7 +54,9 @@ def run_store(args: argparse.Namespace, stop: threading.Event | None = None) -> 
 def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | None = None) -> int:
     """Run the sink until ``stop`` is set (or ``idle_exit`` seconds pass without messages)."""
     kafka = settings.kafka(client_id="wirewatch-store")
-    engine = make_engine(settings.database_url.get_secret_value())
+    engine = make_engine(
+        settings.database_url.get_secret_value(), statement_timeout=settings.database_statement_timeout
+    )
     ensure_topics(kafka, [settings.store_topic, settings.dead_letter_topic], settings.kafka_topic_partitions)
     metrics = ServiceMetrics("store")
     try:

@@ -17,3 +17,5 @@ class SinkSettings(ServiceSettings):
     store_group: str = "wirewatch-store"
     store_batch_size: int = Field(default=500, ge=1, le=10_000)
     store_poll_timeout_ms: int = Field(default=500, ge=10)
+    database_statement_timeout: float = Field(default=60.0, ge=0)
+    """Seconds one SQL statement of the sink may run (0: no limit); well under max.poll.interval."""

@@ -8,6 +8,16 @@ whose outcome depends only on the message, so re-delivery changes nothing:
 * ``classifications``: insert-or-ignore on (article, revision, model, version).
 * ``events``: replaced for an article only when the incoming classification is
   newer (revision, then classified time) than the one the current rows came from.
+* ``event_outbox``: one row per category that the replacement added, removed, or
+  changed (score, model or revision), written last, under an EXCLUSIVE table lock
+  held to commit, so ids grow in commit order and a reader polling ``id > last``
+  never skips a row that commits late.
+
+Indexed text stays under PostgreSQL's index-row limit (~2.7 kB, SQLSTATE 54000,
+which no retry can fix): descriptive columns (``source``, ``feed``) are cut to
+a cap when rows are built, and key columns that name things (``category``,
+``model_name``, ``model_version``) are refused by :func:`check_storable` as
+poison, since cutting them could merge two different names into one key.
 """
 
 from __future__ import annotations
@@ -16,12 +26,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, Text, column, delete, func, select, values
+from sqlalchemy import DateTime, Integer, Text, column, delete, func, select, text, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from store.tables import articles, classifications, events
+from store.tables import articles, classifications, event_outbox, events
 from wirewatch.contract import ArticleTagged
+from wirewatch.errors import PoisonMessageError
+
+MAX_SOURCE_CHARS = 255
+"""``source`` is a host name (at most 253 characters in DNS); indexed with ``published_at``."""
+MAX_FEED_CHARS = 200
+"""``feed`` is an operator-chosen name; indexed with ``published_at``."""
+MAX_KEY_CHARS = 200
+"""``category``, ``model_name``, ``model_version``: part of unique keys. Worst case with a
+128-character article id, all in 4-byte UTF-8: 512 + 2 x 800 bytes, under the 2,704-byte limit."""
+
+
+def _cap(value: str | None, limit: int) -> str | None:
+    return value[:limit] if value is not None and len(value) > limit else value
+
+
+def check_storable(msg: ArticleTagged) -> None:
+    """Raise :class:`PoisonMessageError` if a key column of ``msg`` could never be indexed."""
+    names = {"model_name": msg.model_name, "model_version": msg.model_version}
+    names.update({f"label {label[:40]!r}": label for label in msg.labels})
+    for what, value in names.items():
+        if len(value) > MAX_KEY_CHARS:
+            raise PoisonMessageError(
+                "field_too_long", f"{what} has {len(value)} characters (at most {MAX_KEY_CHARS})"
+            )
 
 
 @dataclass(frozen=True)
@@ -29,6 +63,8 @@ class SaveResult:
     articles: int
     events_replaced_for: int
     events_written: int
+    changes: int = 0
+    """Rows written to ``event_outbox``."""
 
 
 def article_row(msg: ArticleTagged) -> dict[str, Any]:
@@ -36,8 +72,8 @@ def article_row(msg: ArticleTagged) -> dict[str, Any]:
     return {
         "article_id": a.article_id,
         "revision": a.revision,
-        "feed": a.feed,
-        "source": a.source,
+        "feed": _cap(a.feed, MAX_FEED_CHARS),
+        "source": _cap(a.source, MAX_SOURCE_CHARS),
         "url": a.url,
         "guid": a.guid,
         "title": a.title,
@@ -100,6 +136,8 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
     """Write a batch of tagged articles. Idempotent; never commits."""
     if not batch:
         return SaveResult(0, 0, 0)
+    for msg in batch:
+        check_storable(msg)
     newest = newest_per_article(batch)
     _upsert_articles(session, newest)
     session.execute(
@@ -109,8 +147,9 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
         [classification_row(m) for m in batch],
     )
     fresher = _fresher_than_stored(session, newest)
-    written = _replace_events(session, fresher)
-    return SaveResult(len(newest), len(fresher), written)
+    written, changes = _replace_events(session, fresher)
+    _append_outbox(session, changes)
+    return SaveResult(len(newest), len(fresher), written, len(changes))
 
 
 def _upsert_articles(session: Session, newest: Sequence[ArticleTagged]) -> None:
@@ -167,10 +206,24 @@ def _fresher_than_stored(session: Session, newest: Sequence[ArticleTagged]) -> l
     return fresher
 
 
-def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> int:
+def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> tuple[int, list[dict[str, Any]]]:
+    """Replace the events of ``fresher`` articles; returns rows written and the outbox changes."""
     if not fresher:
-        return 0
+        return 0, []
     ids = [m.article_id for m in fresher]
+    before: dict[tuple[str, str], tuple[Any, ...]] = {
+        (row.article_id, row.category): (row.score, row.model_name, row.model_version, row.article_revision)
+        for row in session.execute(
+            select(
+                events.c.article_id,
+                events.c.category,
+                events.c.score,
+                events.c.model_name,
+                events.c.model_version,
+                events.c.article_revision,
+            ).where(events.c.article_id.in_(ids))
+        )
+    }
     session.execute(delete(events).where(events.c.article_id.in_(ids)))
     rows = [row for m in fresher for row in event_rows(m)]
     if rows:
@@ -187,7 +240,54 @@ def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> int:
         .where(articles.c.article_id == marks.c.article_id)
         .values(classified_revision=marks.c.revision, classified_at=marks.c.at)
     )
-    return len(rows)
+    return len(rows), event_changes(before, fresher)
+
+
+def event_changes(
+    before: dict[tuple[str, str], tuple[Any, ...]], fresher: Sequence[ArticleTagged]
+) -> list[dict[str, Any]]:
+    """Outbox rows for replacing ``before`` (``(article, category) -> (score, model, version,
+    revision)``) by the events of ``fresher``: added, removed, or updated when anything a reader
+    sees changed. A re-classification that changes nothing adds nothing."""
+    by_article: dict[str, dict[str, tuple[Any, ...]]] = {}
+    for (article_id, category), stored in before.items():
+        by_article.setdefault(article_id, {})[category] = stored
+    changes: list[dict[str, Any]] = []
+    for msg in fresher:
+        after = {row["category"]: row for row in event_rows(msg)}
+        old = by_article.get(msg.article_id, {})
+        base = {
+            "article_id": msg.article_id,
+            "article_revision": msg.article.revision,
+            "model_name": msg.model_name,
+            "model_version": msg.model_version,
+        }
+        for category in sorted(set(after) | set(old)):
+            if category not in old:
+                change, score = "added", after[category]["score"]
+            elif category not in after:
+                change, score = "removed", None
+            else:
+                row = after[category]
+                now = (row["score"], row["model_name"], row["model_version"], row["article_revision"])
+                if now == tuple(old[category]):
+                    continue
+                change, score = "updated", row["score"]
+            changes.append({**base, "category": category, "change": change, "score": score})
+    return changes
+
+
+def _append_outbox(session: Session, changes: list[dict[str, Any]]) -> None:
+    if not changes:
+        return
+    # Held until commit: ids are drawn in commit order (readers poll "id > last seen"). Taken
+    # last, so concurrent sinks serialise only their final insert and commit. Readers cannot take
+    # a conflicting lock (SELECT allows only ACCESS SHARE), so they cannot block the sink.
+    session.execute(text("LOCK TABLE event_outbox IN EXCLUSIVE MODE"))
+    ordered = sorted(changes, key=lambda c: (c["article_id"], c["category"]))
+    # With RETURNING, SQLAlchemy sends multi-row INSERTs of up to 1,000 rows ("insertmanyvalues",
+    # compiled once and cached), so the statement-level NOTIFY hint fires once per 1,000 rows.
+    session.execute(insert(event_outbox).returning(event_outbox.c.id), ordered).all()
 
 
 def count_rows(session: Session) -> dict[str, int]:

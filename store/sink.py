@@ -19,7 +19,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from store.database import map_error
-from store.repository import save_batch
+from store.repository import check_storable, save_batch
 from wirewatch.contract import ArticleTagged, decode_tagged
 from wirewatch.errors import PoisonMessageError
 from wirewatch.kafka import Failure
@@ -43,7 +43,9 @@ class TaggedArticleWriter:
         decoded: list[tuple[ConsumerRecord, ArticleTagged]] = []
         for rec in batch:
             try:
-                decoded.append((rec, decode_tagged(rec.value)))
+                msg = decode_tagged(rec.value)
+                check_storable(msg)
+                decoded.append((rec, msg))
             except PoisonMessageError as exc:
                 failures.append(Failure(rec, exc))
         if decoded:

@@ -6,6 +6,9 @@
 * ``events``          the current tags: one row per (article, category) above threshold,
                       from the newest classification of the article
 * view ``current_events`` events joined with their article, for readers
+* ``event_outbox``    every change of ``events`` (added, updated, removed) in commit order, by
+                      a growing id: what downstream services poll (``id > last seen``); only
+                      the sink writes it. ``NOTIFY wirewatch_events`` is a wake-up hint only.
 
 Changing anything here needs a new Alembic revision; a test checks they agree.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -105,3 +109,21 @@ events = Table(
     comment="Current violence tags: one row per (article, category)",
 )
 Index("ix_events_category_classified_at", events.c.category, events.c.classified_at.desc())
+
+event_outbox = Table(
+    "event_outbox",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True, comment="Grows in commit order"),
+    Column("article_id", Text, nullable=False),
+    Column("category", Text, nullable=False),
+    Column("change", Text, nullable=False, comment="added, updated or removed"),
+    Column("score", Float, comment="Current score; null when removed"),
+    Column(
+        "article_revision", Integer, nullable=False, comment="Revision whose classification made the change"
+    ),
+    Column("model_name", Text, nullable=False),
+    Column("model_version", Text, nullable=False),
+    Column("created_at", TZ, nullable=False, server_default=func.now()),
+    CheckConstraint("change IN ('added', 'updated', 'removed')", name="ck_event_outbox_change"),
+    comment="Changes of events in commit order; readers poll by id, only the sink writes",
+)

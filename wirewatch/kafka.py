@@ -13,6 +13,9 @@ The loop is the one place that decides when an offset is committed:
 * Any other exception is a bug and propagates: the process dies, and because
   nothing was committed the batch is redelivered after restart. Idempotent
   writes downstream make the redelivery harmless.
+* ``BatchLoop.last_progress`` is the last time the loop either committed a batch
+  or found nothing to do; a loop that retries forever, or hangs inside the
+  handler, stops moving it (the service's liveness check reads it).
 
 Clients connect lazily: nothing here runs at import time.
 """
@@ -27,8 +30,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
-from kafka.admin import NewTopic
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -57,8 +60,17 @@ def make_producer(kafka: KafkaSettings, **overrides: Any) -> KafkaProducer:
     return KafkaProducer(**config)
 
 
-def make_consumer(kafka: KafkaSettings, group_id: str, *topic_names: str, **overrides: Any) -> KafkaConsumer:
-    """A group consumer that never commits by itself: the batch loop commits."""
+def make_consumer(
+    kafka: KafkaSettings,
+    group_id: str,
+    *topic_names: str,
+    listener: ConsumerRebalanceListener | None = None,
+    **overrides: Any,
+) -> KafkaConsumer:
+    """A group consumer that never commits by itself: the batch loop commits.
+
+    ``listener`` hears about every rebalance of the subscription (readiness uses it).
+    """
     config: dict[str, Any] = {
         **kafka.client_config(),
         "group_id": group_id,
@@ -72,7 +84,7 @@ def make_consumer(kafka: KafkaSettings, group_id: str, *topic_names: str, **over
     config.update(overrides)
     consumer = KafkaConsumer(**config)
     if topic_names:
-        consumer.subscribe(list(topic_names))
+        consumer.subscribe(list(topic_names), listener=listener)
     return consumer
 
 
@@ -82,21 +94,42 @@ def make_admin(kafka: KafkaSettings, **overrides: Any) -> KafkaAdminClient:
 
 def ensure_topics(
     kafka: KafkaSettings, names: Iterable[str] = topics.ALL_TOPICS, partitions: int = 3
-) -> None:
-    """Create the topics if they do not exist yet (idempotent)."""
+) -> list[str]:
+    """Create the topics that do not exist yet (idempotent); returns the names still missing.
+
+    Replicas: ``kafka.topic_replication_factor``, by default -1, which lets the
+    broker apply its ``default.replication.factor`` (KIP-464, brokers >= 2.4):
+    a hard-coded 1 left every topic unreplicated on a multi-broker cluster,
+    where ``acks=all`` then protects nothing. With ``kafka.create_topics``
+    off (topics managed by an operator, e.g. Strimzi ``KafkaTopic``) nothing is
+    created: missing topics are logged and returned, and the clients wait for them.
+    """
+    wanted = list(dict.fromkeys(names))
     admin = make_admin(kafka)
     try:
         existing = set(admin.list_topics())
-        missing = [n for n in names if n not in existing]
+        missing = [n for n in wanted if n not in existing]
         if not missing:
-            return
-        try:
-            admin.create_topics(
-                [NewTopic(n, num_partitions=partitions, replication_factor=1) for n in missing]
+            return []
+        if not kafka.create_topics:
+            log.warning(
+                "topics %s do not exist and topic creation is off (WIREWATCH_KAFKA_CREATE_TOPICS=false); "
+                "waiting for whoever manages them",
+                ", ".join(missing),
             )
-            log.info("created topics %s with %d partitions", ", ".join(missing), partitions)
+            return missing
+        spec = {"num_partitions": partitions, "replication_factor": kafka.topic_replication_factor}
+        try:
+            admin.create_topics({n: dict(spec) for n in missing})
+            log.info(
+                "created topics %s with %d partitions, replication factor %s",
+                ", ".join(missing),
+                partitions,
+                "broker default" if kafka.topic_replication_factor == -1 else kafka.topic_replication_factor,
+            )
         except TopicAlreadyExistsError:
             pass  # another process won the race; the topics are there either way
+        return []
     finally:
         admin.close()
 
@@ -206,6 +239,7 @@ class BatchLoop:
         poll_timeout_ms: int = 500,
         backoff: Backoff | None = None,
         observer: LoopObserver | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._consumer = consumer
         self._handler = handler
@@ -215,16 +249,19 @@ class BatchLoop:
         self._backoff = backoff or Backoff(base=0.5, cap=15.0)
         self._poll_backoff = Backoff(base=0.2, cap=5.0)
         self._observer = observer or LoopObserver()
+        self._clock = clock
         self.processed = 0
-        self.last_activity = time.monotonic()
+        self.last_activity = clock()
+        self.last_progress = clock()
+        """Last time a batch was committed or a poll found nothing to do (see the module doc)."""
 
     def run(self, stop: threading.Event, idle_exit_after: float | None = None) -> None:
         """Process batches until ``stop`` is set (or, if given, after that many idle seconds)."""
         while not stop.is_set():
             handled = self.run_once(stop)
             if handled:
-                self.last_activity = time.monotonic()
-            elif idle_exit_after is not None and time.monotonic() - self.last_activity > idle_exit_after:
+                self.last_activity = self._clock()
+            elif idle_exit_after is not None and self._clock() - self.last_activity > idle_exit_after:
                 return
 
     def run_once(self, stop: threading.Event | None = None) -> int:
@@ -245,6 +282,7 @@ class BatchLoop:
         self._poll_backoff.reset()
         batch = [rec for recs in polled.values() for rec in recs]
         if not batch:
+            self.last_progress = self._clock()  # caught up on what this member owns: nothing is stuck
             return 0
         started = time.monotonic()
         try:
@@ -261,6 +299,7 @@ class BatchLoop:
             return 0
         self._backoff.reset()
         self._commit(batch)
+        self.last_progress = self._clock()
         self.processed += len(batch)
         self._observer.batch_done(len(batch), len(failures), time.monotonic() - started)
         return len(batch)

@@ -3,7 +3,10 @@
 Each service builds one :class:`ServiceMetrics` (its own registry, so tests and
 several services in one process never collide) and, when a port is configured,
 serves it with :func:`serve`. Readiness is a list of named checks the service
-registers (broker reachable, database reachable, partitions assigned).
+registers (broker reachable, database reachable, partitions assigned);
+liveness (``/healthz``) is another list, for what only a restart can fix (a
+consumer loop that has made no progress for too long while messages wait).
+Both answer 200 when every check passes and 503 naming the failing checks.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], bool]
+LivenessCheck = Callable[[], bool]
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 FRESHNESS_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
@@ -70,20 +74,37 @@ class ServiceMetrics:
             registry=self.registry,
         )
         self.up = Gauge("wirewatch_up", "1 while the service loop runs", ["service"], registry=self.registry)
+        self.progress_age = Gauge(
+            "wirewatch_progress_age_seconds",
+            "Seconds since the consumer loop last committed a batch or found nothing to do",
+            ["service"],
+            registry=self.registry,
+        )
         self._checks: dict[str, ReadinessCheck] = {}
+        self._liveness: dict[str, LivenessCheck] = {}
 
     def add_readiness_check(self, name: str, check: ReadinessCheck) -> None:
         self._checks[name] = check
 
+    def add_liveness_check(self, name: str, check: LivenessCheck) -> None:
+        self._liveness[name] = check
+
     def readiness(self) -> dict[str, bool]:
-        results = {}
-        for name, check in self._checks.items():
-            try:
-                results[name] = bool(check())
-            except Exception:  # a readiness probe answers, it never crashes the server
-                log.debug("readiness check %s raised", name, exc_info=True)
-                results[name] = False
-        return results
+        return _run_checks(self._checks, "readiness")
+
+    def liveness(self) -> dict[str, bool]:
+        return _run_checks(self._liveness, "liveness")
+
+
+def _run_checks(checks: dict[str, Callable[[], bool]], kind: str) -> dict[str, bool]:
+    results = {}
+    for name, check in checks.items():
+        try:
+            results[name] = bool(check())
+        except Exception:  # a probe answers, it never crashes the server
+            log.debug("%s check %s raised", kind, name, exc_info=True)
+            results[name] = False
+    return results
 
 
 def serve(metrics: ServiceMetrics, port: int, host: str = "0.0.0.0") -> ThreadingHTTPServer:
@@ -95,7 +116,10 @@ def serve(metrics: ServiceMetrics, port: int, host: str = "0.0.0.0") -> Threadin
             if path == "/metrics":
                 self._send(200, generate_latest(metrics.registry), CONTENT_TYPE_LATEST)
             elif path == "/healthz":
-                self._send(200, b'{"status": "ok"}', "application/json")
+                checks = metrics.liveness()
+                alive = all(checks.values())
+                body = json.dumps({"status": "ok" if alive else "stalled", "checks": checks}).encode()
+                self._send(200 if alive else 503, body, "application/json")
             elif path == "/readyz":
                 checks = metrics.readiness()
                 ready = all(checks.values())

@@ -1,7 +1,20 @@
-"""Exponential backoff with full jitter, shared by every loop that waits on something outside."""
+"""Exponential backoff with full jitter, shared by every loop that waits on something outside.
+
+:class:`Backoff` only computes delays; the caller waits (on its stop event, so
+SIGTERM is never held up by a backoff) and goes back to its own loop, which
+keeps polling Kafka between attempts. That is why this is not a retry
+decorator from tenacity or stamina: those own the sleep and the call, while
+our call sites must rewind a consumer, heartbeat through ``poll()`` and check a
+stop event between attempts, and must never give up (a retriable failure is
+held until the outside world comes back, however long that takes).
+
+The exponent is clamped, so the delay stays at ``cap`` however many attempts
+a day-long outage piles up (``base * 2**1024`` overflows a float).
+"""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -16,8 +29,14 @@ class Backoff:
     attempts: int = 0
     _rng: random.Random = field(default_factory=random.Random, repr=False)
 
+    def __post_init__(self) -> None:
+        if not (self.base > 0 and self.cap >= self.base and math.isfinite(self.cap)):
+            raise ValueError(f"need 0 < base <= cap < inf, got base={self.base} cap={self.cap}")
+        # The smallest exponent whose delay already reaches the cap; beyond it only the cap matters.
+        self._max_exponent = max(0, math.ceil(math.log2(self.cap / self.base)))
+
     def next_delay(self) -> float:
-        delay = min(self.cap, self.base * (2**self.attempts))
+        delay = min(self.cap, self.base * 2.0 ** min(self.attempts, self._max_exponent))
         self.attempts += 1
         return self._rng.uniform(delay / 2, delay) if self.jitter else delay
 

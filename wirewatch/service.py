@@ -2,6 +2,17 @@
 
 SIGTERM and SIGINT set a stop event; the batch loop checks it between batches,
 so the batch in hand is finished and committed before the process exits.
+
+Health of a consumer service:
+
+* ready (``/readyz``): the broker answered lately, the stage's own checks pass
+  (the sink's database), and the consumer is a member of its group with a
+  completed assignment (:class:`AssignmentTracker`; an idle member with no
+  partitions counts, one that is between rebalances or never joined does not);
+* alive (``/healthz``): :class:`ProgressCheck`: the loop committed a batch or
+  found nothing to do within ``WIREWATCH_STALL_AFTER_SECONDS``, or the group's
+  lag is zero. A loop retrying one batch forever, or hung inside the handler,
+  fails it, so the orchestrator restarts the process.
 """
 
 from __future__ import annotations
@@ -11,11 +22,12 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
-from kafka import KafkaConsumer
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import TopicPartition
 
 from wirewatch.kafka import LoopObserver
 from wirewatch.lag import measure_lag
@@ -70,14 +82,67 @@ class MetricsObserver(LoopObserver):
         self._m.records_failed.labels(self._m.service, reason).inc()
 
 
-def assigned_check(consumer: KafkaConsumer, grace_seconds: float = 30.0) -> Callable[[], bool]:
-    """Readiness: the consumer has partitions (after a start-up grace, an idle group member is fine)."""
-    started = time.monotonic()
+class AssignmentTracker(ConsumerRebalanceListener):
+    """Readiness from the group protocol itself: true between an assignment and the next revocation.
 
-    def check() -> bool:
-        return bool(consumer.assignment()) or time.monotonic() - started > grace_seconds
+    kafka-python calls ``on_partitions_revoked`` before every rejoin (and
+    ``on_partitions_lost`` when the member was evicted) and
+    ``on_partitions_assigned`` when a join completed, with an empty set for
+    an idle member of a group that has more members than partitions.
+    """
 
-    return check
+    def __init__(self) -> None:
+        self._member = False
+        self.partitions: frozenset[TopicPartition] = frozenset()
+
+    def on_partitions_revoked(self, revoked: object) -> None:
+        self._member = False
+
+    def on_partitions_lost(self, lost: object) -> None:
+        self._member = False
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.partitions = frozenset(assigned)
+        self._member = True
+
+    def ready(self) -> bool:
+        return self._member
+
+
+class ProgressCheck:
+    """Liveness: false once the loop made no progress for ``stall_after`` seconds while lag > 0.
+
+    ``last_progress`` is the loop's :attr:`~wirewatch.kafka.BatchLoop.last_progress`;
+    ``lag`` the group's last measured lag (``None`` when unknown: a broker that
+    does not answer is not a reason to restart, it is what readiness reports).
+    ``stall_after <= 0`` turns the check off.
+    """
+
+    def __init__(
+        self,
+        last_progress: Callable[[], float],
+        lag: Callable[[], int | None],
+        stall_after: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._last_progress, self._lag, self._stall_after, self._clock = (
+            last_progress,
+            lag,
+            stall_after,
+            clock,
+        )
+
+    def age(self) -> float:
+        return max(0.0, self._clock() - self._last_progress())
+
+    def __call__(self) -> bool:
+        if self._stall_after <= 0 or self.age() < self._stall_after:
+            return True
+        lag = self._lag()
+        if lag is None or lag == 0:
+            return True
+        log.error("no progress for %.0fs while the group is %d messages behind: unhealthy", self.age(), lag)
+        return False
 
 
 class LagReporter:
@@ -99,14 +164,17 @@ class LagReporter:
         self._kafka, self._group, self._topic = kafka, group, topic
         self._metrics, self._stop, self._interval = metrics, stop, interval
         self.last_ok: float | None = None
+        self.last_lag: int | None = None
         self._thread = threading.Thread(target=self._run, name=f"{metrics.service}-lag", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while True:
             try:
-                for p in measure_lag(self._kafka, {self._group: [self._topic]}).partitions:
+                report = measure_lag(self._kafka, {self._group: [self._topic]})
+                for p in report.partitions:
                     self._metrics.consumer_lag.labels(p.group, p.topic, str(p.partition)).set(p.lag)
+                self.last_lag = report.total
                 self.last_ok = time.monotonic()
             except Exception:  # lag is informative; a failed measurement must not stop the service
                 log.debug("lag measurement failed", exc_info=True)
@@ -116,6 +184,10 @@ class LagReporter:
     def broker_reachable(self) -> bool:
         """Readiness: the broker answered within the last three measurement intervals."""
         return self.last_ok is not None and time.monotonic() - self.last_ok < 3 * self._interval + 10
+
+    def current_lag(self) -> int | None:
+        """The group's total lag if measured within the last three intervals, else ``None``."""
+        return self.last_lag if self.broker_reachable() else None
 
 
 def run_consumer_service(
@@ -144,15 +216,11 @@ def run_consumer_service(
     from wirewatch.kafka import BatchLoop, DeadLetterPublisher, make_consumer, make_producer
     from wirewatch.metrics import serve
 
-    consumer = make_consumer(kafka, group, topic, max_poll_records=batch_size)
+    tracker = AssignmentTracker()
+    consumer = make_consumer(kafka, group, topic, listener=tracker, max_poll_records=batch_size)
     own_producer = producer is None
     producer = make_producer(kafka) if own_producer else producer
     lag = LagReporter(kafka, group, topic, metrics, stop, settings.lag_report_seconds)
-    metrics.add_readiness_check("kafka", lag.broker_reachable)
-    for name, check in (readiness or {}).items():
-        metrics.add_readiness_check(name, check)
-    metrics.add_readiness_check("assigned", assigned_check(consumer))
-    server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
     loop = BatchLoop(
         consumer,
         handler,
@@ -161,6 +229,14 @@ def run_consumer_service(
         poll_timeout_ms=poll_timeout_ms,
         observer=MetricsObserver(metrics),
     )
+    metrics.add_readiness_check("kafka", lag.broker_reachable)
+    for name, check in (readiness or {}).items():
+        metrics.add_readiness_check(name, check)
+    metrics.add_readiness_check("assigned", tracker.ready)
+    progress = ProgressCheck(lambda: loop.last_progress, lag.current_lag, settings.stall_after_seconds)
+    metrics.add_liveness_check("progress", progress)
+    metrics.progress_age.labels(service).set_function(progress.age)
+    server = serve(metrics, settings.metrics_port) if settings.metrics_port else None
     metrics.up.labels(service).set(1)
     log.info("%s consuming %s as %s", service, topic, group)
     try:

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wirewatch.errors import ConfigError
@@ -35,6 +35,10 @@ class KafkaSettings:
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     client_id: str = "wirewatch"
+    topic_replication_factor: int = -1
+    """Replicas of the topics wirewatch creates; -1: the broker's ``default.replication.factor``."""
+    create_topics: bool = True
+    """False when topics are managed outside wirewatch (Strimzi ``KafkaTopic``): never create any."""
 
     def client_config(self) -> dict[str, Any]:
         """Keyword arguments common to KafkaProducer, KafkaConsumer and KafkaAdminClient."""
@@ -72,6 +76,10 @@ class ServiceSettings(BaseSettings):
     kafka_ssl_certfile: str | None = None
     kafka_ssl_keyfile: str | None = None
     kafka_topic_partitions: int = Field(default=3, ge=1)
+    kafka_topic_replication_factor: int = Field(default=-1, ge=-1, le=32767)
+    """Replicas of topics wirewatch creates; -1 (default): the broker's default.replication.factor."""
+    kafka_create_topics: bool = True
+    """Create missing topics at start; false when an operator manages them (Strimzi KafkaTopic)."""
     dead_letter_topic: str = "news.dlq.v1"
 
     log_level: str = "INFO"
@@ -80,6 +88,15 @@ class ServiceSettings(BaseSettings):
     """Port of the /metrics, /healthz and /readyz endpoint; 0 turns it off."""
     lag_report_seconds: float = Field(default=15.0, gt=0)
     """How often a consumer service refreshes its kafka_consumergroup_lag series."""
+    stall_after_seconds: float = Field(default=600.0, ge=0)
+    """/healthz fails when a consumer loop made no progress this long while its group has lag (0: off)."""
+
+    @field_validator("kafka_topic_replication_factor")
+    @classmethod
+    def _replicas(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (the broker default) or at least 1")
+        return value
 
     def kafka(self, client_id: str = "wirewatch") -> KafkaSettings:
         return KafkaSettings(
@@ -92,6 +109,8 @@ class ServiceSettings(BaseSettings):
             ssl_certfile=self.kafka_ssl_certfile,
             ssl_keyfile=self.kafka_ssl_keyfile,
             client_id=client_id,
+            topic_replication_factor=self.kafka_topic_replication_factor,
+            create_topics=self.kafka_create_topics,
         )
 
 

@@ -57,3 +57,46 @@ def test_lag_command_exit_status_for_probes(kafka_settings, new_topic, monkeypat
     assert main(["lag", "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert {"partitions", "groups", "total_lag", "max_time_lag_seconds"} <= set(payload)
+
+
+def test_lag_command_measures_the_configured_store_group(  # type: ignore[no-untyped-def]
+    kafka_settings, new_topic, new_group, monkeypatch, capsys
+) -> None:
+    """Issue 11, item 16: with WIREWATCH_STORE_GROUP renamed, `wirewatch lag` measures that group."""
+    import json
+
+    from commands.cli import main
+
+    topic, group = new_topic("test.tagged"), new_group("renamed-store")
+    produce_raw(kafka_settings, topic, [(f"a{i}", encode(tagged(seen(f"a{i}")))) for i in range(5)])
+    monkeypatch.setenv("WIREWATCH_KAFKA_BOOTSTRAP", kafka_settings.bootstrap)
+    monkeypatch.setenv("WIREWATCH_STORE_GROUP", group)
+    monkeypatch.setenv("WIREWATCH_STORE_TOPIC", topic)
+    assert main(["lag", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["groups"][group] == 5
+    assert {p["topic"] for p in payload["partitions"] if p["group"] == group} == {topic}
+
+
+def test_assignment_readiness_on_the_real_broker(kafka_settings, new_topic, new_group) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11, item 15: ready once the group assigned partitions (an idle member too), not after a timer."""
+    from wirewatch.service import AssignmentTracker
+
+    topic, group = new_topic("test.assigned", partitions=1), new_group("assigned")
+    first, second = AssignmentTracker(), AssignmentTracker()
+    consumers = [make_consumer(kafka_settings, group, topic, listener=first)]
+    try:
+        assert not first.ready()
+        deadline = time.monotonic() + 60
+        while not first.ready() and time.monotonic() < deadline:
+            consumers[0].poll(timeout_ms=200)
+        assert first.ready() and {tp.partition for tp in first.partitions} == {0}
+        consumers.append(make_consumer(kafka_settings, group, topic, listener=second))
+        while not (first.ready() and second.ready()) and time.monotonic() < deadline:
+            for consumer in consumers:
+                consumer.poll(timeout_ms=200)
+        assert first.ready() and second.ready()
+        assert len(first.partitions) + len(second.partitions) == 1  # one of them is an idle member
+    finally:
+        for consumer in consumers:
+            consumer.close()

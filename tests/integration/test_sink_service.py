@@ -99,6 +99,44 @@ def test_metrics_endpoint_shows_lag_freshness_and_health(
     assert not service.is_alive()
 
 
+def test_a_sink_that_cannot_store_anything_turns_unhealthy(  # type: ignore[no-untyped-def]
+    kafka_settings, new_topic, new_group, monkeypatch
+) -> None:
+    """Issue 11, item 15: a loop retrying forever with messages waiting fails /healthz (and /readyz)."""
+    topic, group, port = new_topic("test.tagged"), new_group("store"), _free_port()
+    produce_raw(kafka_settings, topic, [(f"a{i}", encode(tagged(seen(f"a{i}")))) for i in range(3)])
+    nowhere = f"postgresql+psycopg://wirewatch:wirewatch@127.0.0.1:{_free_port()}/wirewatch"
+    for key, value in _env(
+        kafka_settings,
+        nowhere,
+        topic,
+        group,
+        WIREWATCH_METRICS_PORT=str(port),
+        WIREWATCH_LAG_REPORT_SECONDS="0.5",
+        WIREWATCH_STALL_AFTER_SECONDS="2",
+    ).items():
+        monkeypatch.setenv(key, value)
+    stop = threading.Event()
+    service = threading.Thread(target=run_sink, args=(SinkSettings(), stop), daemon=True)
+    service.start()
+    try:
+        deadline = time.monotonic() + 60
+        status, body = 0, ""
+        while time.monotonic() < deadline and status != 503:
+            time.sleep(0.5)
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}/healthz")
+            except OSError:
+                continue  # the server is not up yet
+        assert status == 503 and '"progress": false' in body, body
+        status, body = _get(f"http://127.0.0.1:{port}/readyz")
+        assert status == 503 and '"database": false' in body, body
+    finally:
+        stop.set()
+        service.join(timeout=60)
+    assert not service.is_alive()
+
+
 def test_sigterm_mid_stream_finishes_the_batch_and_loses_nothing(
     kafka_settings, new_topic, new_group, database_url, migrated_engine
 ) -> None:

@@ -85,6 +85,9 @@ def test_current_events_view_joins_article(migrated_engine: Engine) -> None:
 
 
 def test_new_event_is_notified(migrated_engine: Engine) -> None:
+    """The notification is a hint naming an outbox id; the event is read from the outbox."""
+    import json
+
     import psycopg
 
     url = migrated_engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
@@ -92,7 +95,15 @@ def test_new_event_is_notified(migrated_engine: Engine) -> None:
         listener.execute("LISTEN wirewatch_events")
         _save(migrated_engine, tagged(seen("a9"), labels=("extortion",)))
         notes = list(listener.notifies(timeout=5, stop_after=1))
-    assert notes and '"article_id" : "a9"' in notes[0].payload.replace('":"', '" : "')
+    assert notes
+    hint = json.loads(notes[0].payload)
+    assert set(hint) == {"outbox_id"}
+    with migrated_engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT article_id, category, change FROM event_outbox WHERE id <= :id ORDER BY id DESC"),
+            {"id": hint["outbox_id"]},
+        ).first()
+    assert tuple(row) == ("a9", "extortion", "added")  # type: ignore[arg-type]
 
 
 def test_models_and_migrations_agree(migrated_engine: Engine) -> None:

@@ -66,3 +66,33 @@ def test_lag_command_says_try_again_while_the_broker_starts(
     args = argparse.Namespace(json=False, max_lag=None, max_age=None)
     assert cli.run_lag(args) == EX_TEMPFAIL
     assert "not ready" in capsys.readouterr().err
+
+
+def test_lag_measures_the_configured_groups(monkeypatch: pytest.MonkeyPatch, capsys) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11, item 16: a renamed group must be measured, not the default names."""
+    import wirewatch.lag
+
+    monkeypatch.setenv("WIREWATCH_CLASSIFY_GROUP", "blue-classify")
+    monkeypatch.setenv("WIREWATCH_STORE_GROUP", "blue-store")
+    monkeypatch.setenv("WIREWATCH_STORE_TOPIC", "blue.tagged")
+    asked: list[object] = []
+
+    def measure(kafka, groups=None):  # type: ignore[no-untyped-def]
+        asked.append(groups)
+        return wirewatch.lag.LagReport([])
+
+    monkeypatch.setattr(wirewatch.lag, "measure_lag", measure)
+    assert cli.main(["lag", "--json"]) == 0
+    assert asked == [{"blue-classify": ["news.raw.v1"], "blue-store": ["blue.tagged"]}]
+    capsys.readouterr()
+
+
+def test_configured_groups_follow_the_settings_objects_the_demo_runs_with() -> None:
+    from classify.config import ClassifierSettings
+    from store.config import SinkSettings
+
+    groups = cli.configured_groups(
+        ClassifierSettings(classify_group="g1", classify_input_topic="raw"),
+        SinkSettings(store_group="g1", store_topic="tagged"),
+    )
+    assert groups == {"g1": ["raw", "tagged"]}

@@ -47,3 +47,17 @@ def test_secrets_can_come_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path) 
     settings = load_settings(SinkSettings)
     assert settings.database_url.get_secret_value() == "postgresql+psycopg://u:p@db:5432/x"
     assert "u:p@" not in repr(settings)
+
+
+def test_topic_replication_factor_and_creation_come_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = load_settings(ServiceSettings).kafka()
+    assert (defaults.topic_replication_factor, defaults.create_topics) == (-1, True)
+    monkeypatch.setenv("WIREWATCH_KAFKA_TOPIC_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("WIREWATCH_KAFKA_CREATE_TOPICS", "false")
+    kafka = load_settings(ServiceSettings).kafka()
+    assert (kafka.topic_replication_factor, kafka.create_topics) == (3, False)
+    monkeypatch.setenv("WIREWATCH_KAFKA_TOPIC_REPLICATION_FACTOR", "0")
+    with pytest.raises(ConfigError, match="WIREWATCH_KAFKA_TOPIC_REPLICATION_FACTOR"):
+        load_settings(ServiceSettings)

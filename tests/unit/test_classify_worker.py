@@ -1,0 +1,92 @@
+"""The classifier's handler isolates an article the tagger cannot handle (issue 11, item 17).
+
+Before: an exception from the tagger for one article escaped the handler, the
+process died, and the redelivered batch killed it again (a crash loop).
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+from collections.abc import Sequence
+
+import pytest
+
+from classify.worker import TaggingHandler, TagResult
+from tests.support.factories import seen
+from tests.unit.test_batch_loop import FakeConsumer, FakeDeadLetters
+from wirewatch.contract import ArticleSeen, decode_tagged, encode
+from wirewatch.kafka import BatchLoop
+
+Rec = namedtuple("Rec", "topic partition offset key value")
+
+
+class _Future:
+    def get(self, timeout: float | None = None) -> None:
+        return None
+
+
+class FakeProducer:
+    def __init__(self) -> None:
+        self.sent: list[bytes] = []
+
+    def send(
+        self, topic: str, key: bytes | None = None, value: bytes = b"", headers: object = None
+    ) -> _Future:
+        self.sent.append(value)
+        return _Future()
+
+    def flush(self, timeout: float | None = None) -> None: ...
+
+
+class PickyTagger:
+    """Raises for any call that includes an article whose title contains 'boom'."""
+
+    model_name, model_version = "picky", "1"
+
+    def __init__(self, broken: bool = False) -> None:
+        self.broken = broken
+        self.calls: list[int] = []
+
+    def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]:
+        self.calls.append(len(articles))
+        if self.broken:
+            raise RuntimeError("model file vanished")
+        if any("boom" in a.title for a in articles):
+            raise ValueError("tokenizer cannot handle this article")
+        return [TagResult(labels=[], scores={"kidnapping": 0.1}) for _ in articles]
+
+
+def _records(*titles: str) -> list[Rec]:
+    return [
+        Rec("news.raw.v1", 0, i, f"a{i}".encode(), encode(seen(f"a{i}", title=title)))
+        for i, title in enumerate(titles)
+    ]
+
+
+def test_one_bad_article_is_dead_lettered_and_the_rest_tagged() -> None:
+    tagger, producer = PickyTagger(), FakeProducer()
+    failures = TaggingHandler(tagger, producer, "tagged")(_records("fine", "boom", "fine too"))  # type: ignore[arg-type]
+    assert [(f.record.offset, f.error.reason) for f in failures] == [(1, "tagger_error")]
+    assert "ValueError" in failures[0].error.detail
+    assert [decode_tagged(v).article_id for v in producer.sent] == ["a0", "a2"]
+    assert tagger.calls == [3, 1, 1, 1]
+
+
+def test_the_worker_loop_moves_past_the_bad_article_instead_of_crash_looping() -> None:
+    consumer, dead = FakeConsumer(_records("fine", "boom")), FakeDeadLetters()
+    loop = BatchLoop(consumer, TaggingHandler(PickyTagger(), FakeProducer(), "tagged"), dead)  # type: ignore[arg-type]
+    assert loop.run_once() == 2
+    assert [f.record.offset for f in dead.published] == [1]
+    assert consumer.commits == [{next(iter(consumer.position)): 2}]
+
+
+def test_a_single_bad_article_is_dead_lettered() -> None:
+    failures = TaggingHandler(PickyTagger(), FakeProducer(), "tagged")(_records("boom"))  # type: ignore[arg-type]
+    assert [f.error.reason for f in failures] == ["tagger_error"]
+
+
+def test_a_broken_tagger_still_crashes_rather_than_dead_lettering_everything() -> None:
+    producer = FakeProducer()
+    with pytest.raises(RuntimeError, match="vanished"):
+        TaggingHandler(PickyTagger(broken=True), producer, "tagged")(_records("a", "b", "c"))  # type: ignore[arg-type]
+    assert producer.sent == []
