@@ -151,7 +151,10 @@ def test_private_addresses_refused_when_not_allowed() -> None:
             url="http://93.184.216.34/rss",
             allow_private_addresses=False,
         )
-    assert fetch(lambda r: httpx.Response(200, content=b"ok"), url="http://127.0.0.1/rss").body == b"ok"
+    allowed = fetch(
+        lambda r: httpx.Response(200, content=b"ok"), url="http://127.0.0.1/rss", allow_private_addresses=True
+    )
+    assert allowed.body == b"ok"
 
 
 def test_retry_after_forms() -> None:

@@ -78,7 +78,9 @@ def test_forget_drops_only_what_no_feed_listed_since(tmp_path: Path) -> None:
     state.commit([], [old, kept.model_copy(update={"fetched_at": T}), listed])
     state.commit([], [], still_listed=["listed"], listed_at=T - timedelta(days=1))
     assert state.forget(T - timedelta(days=90)) == 1
-    assert set(state.seen(["old", "kept", "listed"])) == {"kept", "listed"}
+    found = state.seen(["old", "kept", "listed"])
+    assert {k for k, r in found.items() if not r.forgotten} == {"kept", "listed"}
+    assert found["old"].forgotten and found["old"].revision == 1  # a tombstone, not nothing
     assert state.seen(["listed"])["listed"].listed_at == T - timedelta(days=1)
     assert state.forget(T - timedelta(days=90)) == 0
     state.close()
@@ -99,4 +101,4 @@ def test_a_version_1_state_file_is_upgraded_in_place(tmp_path: Path) -> None:
     assert state.forget(T) == 1  # falls back to first_seen_at
     state.close()
     with sqlite3.connect(tmp_path / "poller.sqlite3") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
