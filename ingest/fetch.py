@@ -157,11 +157,7 @@ class Fetcher:
             limits = httpx.Limits(max_connections=c.concurrency, max_keepalive_connections=c.concurrency)
             transport = self._transport
             if transport is None and not c.allow_private_addresses:
-                transport = (
-                    guarded_transport(limits, self._resolver)
-                    if self._resolver is not None
-                    else guarded_transport(limits)
-                )
+                transport = guarded_transport(limits, self._resolver)
             self._client = httpx.AsyncClient(
                 transport=transport,
                 follow_redirects=False,

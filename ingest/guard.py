@@ -17,8 +17,10 @@ IPv4-compatible (``::a.b.c.d``), NAT64 (``64:ff9b::/96``; the local-use
 IPv4 address that the outer one hides.
 
 Seams for tests: ``resolver`` (an async ``(host, port) -> [address]``) and
-``backend`` (the real network backend underneath). It must not know about
-feeds, parsing or state.
+``backend`` (the real network backend underneath); when not given, the
+module's :func:`system_resolver` and :func:`default_backend` are looked up at
+call time (the fault tests replace them in the poller's process). It must
+not know about feeds, parsing or state.
 """
 
 from __future__ import annotations
@@ -134,9 +136,9 @@ async def checked_addresses(host: str, port: int, resolver: Resolver) -> list[st
 class GuardedBackend(httpcore.AsyncNetworkBackend):
     """Resolves, checks, then connects to a checked address; TLS and everything else is ``backend``'s."""
 
-    def __init__(self, resolver: Resolver, backend: httpcore.AsyncNetworkBackend | None = None) -> None:
+    def __init__(self, resolver: Resolver, backend: httpcore.AsyncNetworkBackend) -> None:
         self._resolver = resolver
-        self._backend = backend or httpcore.AnyIOBackend()
+        self._backend = backend
 
     async def connect_tcp(
         self,
@@ -168,9 +170,13 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         await self._backend.sleep(seconds)
 
 
+def default_backend() -> httpcore.AsyncNetworkBackend:
+    return httpcore.AnyIOBackend()
+
+
 def guarded_transport(
     limits: httpx.Limits,
-    resolver: Resolver = system_resolver,
+    resolver: Resolver | None = None,
     backend: httpcore.AsyncNetworkBackend | None = None,
 ) -> httpx.AsyncHTTPTransport:
     """httpx's own transport (its error mapping included) over a :class:`GuardedBackend`.
@@ -183,6 +189,6 @@ def guarded_transport(
         max_connections=limits.max_connections,
         max_keepalive_connections=limits.max_keepalive_connections,
         keepalive_expiry=limits.keepalive_expiry,
-        network_backend=GuardedBackend(resolver, backend),
+        network_backend=GuardedBackend(resolver or system_resolver, backend or default_backend()),
     )
     return transport

@@ -98,6 +98,8 @@ MAX_TEXT_CHARS = 100_000
 MAX_HTML_CHARS = 80_000
 MAX_URL_CHARS = 4_096
 """Longer links are not article URLs (data: payloads, tracking blobs); the entry falls back to its GUID."""
+MAX_HOST_CHARS = 253
+"""The longest DNS name: a link whose host is longer is not a link (``source`` is an index key)."""
 MAX_GUID_CHARS = 1_000
 """The ``guid`` field is cut here; the id is still derived from the whole GUID."""
 _DETECT_MIN_PROBABILITY = 0.5
@@ -184,7 +186,7 @@ def normalize_entry(
     guid = strip_controls(entry.guid.strip()) if entry.guid and entry.guid.strip() else None
     if url is None and guid and re.match(r"https?://", guid, re.I):
         url = canonical_url(guid, base_url)
-    if url is not None and len(url) > MAX_URL_CHARS:
+    if url is not None and (len(url) > MAX_URL_CHARS or len(urlsplit(url).hostname or "") > MAX_HOST_CHARS):
         log.warning("feed %s: link of %d characters ignored", feed.name, len(url))
         url = None
     title = clean_title(entry.title)[:MAX_TITLE_CHARS]
@@ -314,7 +316,7 @@ def _requote(value: str, safe: str = _SEGMENT_SAFE + "/") -> str:
 
 def _source(url: str) -> str | None:
     host = urlsplit(url).hostname
-    return host.removeprefix("www.") if host else None
+    return host.removeprefix("www.")[:MAX_HOST_CHARS] if host else None
 
 
 # ---- text ---------------------------------------------------------------------------------------
