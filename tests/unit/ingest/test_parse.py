@@ -196,5 +196,5 @@ def test_a_dtd_hidden_behind_comments_or_padding_is_still_refused(prefix: str) -
 def test_many_references_to_a_small_entity_are_refused() -> None:
     doc = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "' + "y" * 200 + '">]><rss><channel><title>'
     doc += "&e;" * 20_000 + "</title></channel></rss>"  # 60 kB that expand to 4 MB
-    with pytest.raises(HostileDocumentError, match="expand|add over"):
+    with pytest.raises(HostileDocumentError, match=r"add over"):
         check_not_hostile(doc.encode())
