@@ -165,6 +165,7 @@ def make_poller(tmp_path: Path, feeds: list[FeedDeclaration], publisher: object,
         read_timeout=1.0,
         total_timeout=2.0,
         max_bytes=256 * 1024,
+        allow_private_addresses=True,  # the scripted server is on 127.0.0.1
     )
     return Poller(
         feeds,
@@ -305,7 +306,10 @@ def test_publishes_to_real_kafka_once(
     server.routes["/wire"] = conditional(rss("k-1", "k-2", "k-3"))
     server.routes["/broken"] = lambda h: send(h, 500)
     settings = PollerSettings(
-        state_dir=str(tmp_path / "state"), kafka_bootstrap=kafka_settings.bootstrap, poll_topic=topic
+        state_dir=str(tmp_path / "state"),
+        kafka_bootstrap=kafka_settings.bootstrap,
+        poll_topic=topic,
+        allow_private_addresses=True,
     )
     feeds = [server.feed("wire"), server.feed("broken")]
     first = poll_once(settings, feeds=feeds)
@@ -327,7 +331,12 @@ def test_kafka_unreachable_then_back(
 ) -> None:
     topic = f"test.raw.{uuid.uuid4().hex[:8]}"
     server.routes["/wire"] = conditional(rss("d-1", "d-2"))
-    settings = PollerSettings(state_dir=str(tmp_path / "state"), poll_topic=topic, publish_give_up_after=1.0)
+    settings = PollerSettings(
+        state_dir=str(tmp_path / "state"),
+        poll_topic=topic,
+        publish_give_up_after=1.0,
+        allow_private_addresses=True,
+    )
     dead = KafkaPublisher(
         KafkaSettings(bootstrap="127.0.0.1:1"), topic, max_block_ms=500, bootstrap_timeout_ms=500
     )
