@@ -202,3 +202,26 @@ def test_stop_cancels_fetches_in_flight_and_skips_the_rest(tmp_path: Path) -> No
     assert report.failed == [] and pub.published == []
     assert all(poller.state.feed(f.name, f.url).last_attempt_at is None for f in feeds)  # polled next time
     poller.state.close()
+
+
+def test_full_text_with_the_real_extractor(tmp_path: Path) -> None:
+    pytest.importorskip("trafilatura", reason="the full_text extra is not installed: pip install '.[full_text]'")
+    fulltext._extractor.cache_clear()
+    site, pub, clock = Site(), FakePublisher(), Clock()
+    feed = FeedDeclaration(name="site", url="https://site.example/rss", language="en", full_text=True)
+    site.routes["/rss"] = (200, {}, rss_items(("g1", "a", "Trader kidnapped", "Lead only.")))
+    story = "Gunmen kidnapped a trader outside his shop in Cali on Monday, police said. " * 6
+    page = (
+        "<html><head><title>Trader kidnapped</title><script>var x = 1;</script></head><body>"
+        "<nav><a href='/'>Home</a> <a href='/world'>World</a></nav>"
+        f"<article><h1>Trader kidnapped</h1><p>{story}</p><p>The family asked for help.</p></article>"
+        "<footer>Copyright 2024 Site</footer></body></html>"
+    )
+    site.routes["/a"] = (200, {"Content-Type": "text/html; charset=utf-8"}, page.encode())
+    poller = make_poller(tmp_path, site, pub, [feed], clock)
+    cycle(poller)
+    poller.state.close()
+    (article,) = pub.published
+    assert "Gunmen kidnapped a trader" in article.text and "The family asked for help." in article.text
+    assert "var x" not in article.text and "Copyright" not in article.text
+    assert article.summary == "Lead only."  # the feed's own fields stay; the hash is the feed's
