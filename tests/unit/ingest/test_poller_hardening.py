@@ -205,7 +205,7 @@ def test_stop_cancels_fetches_in_flight_and_skips_the_rest(tmp_path: Path) -> No
 
 
 def test_full_text_with_the_real_extractor(tmp_path: Path) -> None:
-    pytest.importorskip("trafilatura", reason="the full_text extra is not installed: pip install '.[full_text]'")
+    pytest.importorskip("trafilatura", reason="the full_text extra is not installed")
     fulltext._extractor.cache_clear()
     site, pub, clock = Site(), FakePublisher(), Clock()
     feed = FeedDeclaration(name="site", url="https://site.example/rss", language="en", full_text=True)
