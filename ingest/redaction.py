@@ -25,6 +25,7 @@ SECRET_PARAM = re.compile(
     re.I,
 )
 """Query parameter names whose values are treated as secrets (``x-amz-signature``, ``client_secret``...)."""
+_USERINFO = re.compile(r"(?<=://)[^/?#\s]*@")
 _URL = re.compile(r"""\b[A-Za-z][A-Za-z0-9+.-]*://[^\s'"<>`]+""")
 
 
@@ -53,6 +54,7 @@ def redact_text(text: str) -> str:
     """Every URL inside ``text`` redacted (the rest of the text is left as it is)."""
     if "://" not in text:
         return text
+    text = _USERINFO.sub(f"{MASK}@", text)  # first, whatever characters the password holds
     return _URL.sub(lambda m: redact_url(m.group(0)), text)
 
 
