@@ -43,6 +43,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from ingest.redaction import redact_url
 from wirewatch.errors import WirewatchError
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def parse_document(body: bytes, *, url: str, content_type: str | None = None) ->
     try:
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     except Exception as exc:  # feedparser's internals raise many types; map them all at this boundary
-        log.warning("feedparser failed on %s", url, exc_info=True)
+        log.warning("feedparser failed on %s", redact_url(url), exc_info=True)
         raise MalformedFeedError(f"parser failure {type(exc).__name__}: {exc}") from exc
     problem = _bozo_text(parsed) if parsed.get("bozo") else None
     entries = tuple(_feedparser_entry(e) for e in parsed.entries)
@@ -152,7 +153,7 @@ def parse_document(body: bytes, *, url: str, content_type: str | None = None) ->
         if _HTML_SIGN.search(body[:_PRESCAN_BYTES]) and not version:
             links = discover_feed_links(body, url)
             hint = f"; it links to feeds: {', '.join(links)}" if links else "; it links to no feed"
-            raise NotAFeedError(f"{url} served an HTML page, not a feed{hint}", links)
+            raise NotAFeedError(f"{redact_url(url)} served an HTML page, not a feed{hint}", links)
         if problem:
             raise MalformedFeedError(f"no entries recovered ({problem})")
         if not version:
@@ -266,7 +267,7 @@ def discover_feed_links(body: bytes, url: str) -> list[str]:
         finder.feed(body[:_PRESCAN_BYTES].decode("utf-8", "replace"))
         finder.close()
     except Exception:  # html.parser is lenient but not total; discovery is best effort
-        log.debug("feed discovery stopped early on %s", url, exc_info=True)
+        log.debug("feed discovery stopped early on %s", redact_url(url), exc_info=True)
     found: list[str] = []
     for href, _type in finder.links:
         if href.strip():
