@@ -67,7 +67,10 @@ class RedactingFilter(logging.Filter):
     """A handler filter: URLs in the message and in the traceback of every record are redacted."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed call: let the handler report it as logging does
+            return True
         cleaned = redact_text(message)
         if record.exc_info:
             trace = "".join(traceback.format_exception(*record.exc_info)).rstrip()
