@@ -50,7 +50,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ingest.feeds import FeedDeclaration
-from ingest.fetch import FeedGoneError, Fetcher, FetchError
+from ingest.fetch import FeedGoneError, Fetcher, FetchError, same_origin
 from ingest.fulltext import fill_full_text
 from ingest.health import FeedHealth
 from ingest.normalize import normalize_feed, resolve_ids
@@ -276,8 +276,10 @@ class Poller:
     async def _fetch_and_parse(
         self, feed: FeedDeclaration, state: FeedState, now: datetime, outcome: FeedOutcome
     ) -> FeedBatch:
+        # the declared headers belong to the declared origin, also after a remembered 301 elsewhere
+        headers = dict(feed.headers) if same_origin(feed.url, state.url) else {}
         result = await self.fetcher.fetch(
-            state.url, etag=state.etag, last_modified=state.last_modified, headers=dict(feed.headers)
+            state.url, etag=state.etag, last_modified=state.last_modified, headers=headers
         )
         self.health.fetch_seconds.observe(result.elapsed)
         if result.permanent_url and result.permanent_url != state.url:

@@ -225,3 +225,25 @@ def test_full_text_with_the_real_extractor(tmp_path: Path) -> None:
     assert "Gunmen kidnapped a trader" in article.text and "The family asked for help." in article.text
     assert "var x" not in article.text and "Copyright" not in article.text
     assert article.summary == "Lead only."  # the feed's own fields stay; the hash is the feed's
+
+
+def test_credentials_do_not_follow_a_remembered_permanent_redirect(tmp_path: Path) -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        if request.url.host == "site.example":
+            return httpx.Response(301, headers={"Location": "https://elsewhere.example/rss"})
+        return httpx.Response(200, content=rss_items(("g1", "a", "Alpha", "one")))
+
+    feed = FeedDeclaration(name="site", url="https://site.example/rss", headers={"Authorization": "Bearer t"})
+    poller = make_poller(tmp_path, Site(), FakePublisher(), [feed], Clock())
+    poller.fetcher = Fetcher(FetchConfig(), transport=httpx.MockTransport(handler))
+    cycle(poller)
+    cycle(poller)  # straight to the remembered URL, on another origin
+    poller.state.close()
+    assert [(r.url.host, r.headers.get("authorization")) for r in seen] == [
+        ("site.example", "Bearer t"),
+        ("elsewhere.example", None),
+        ("elsewhere.example", None),
+    ]
