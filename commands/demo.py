@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     base_url = f"http://127.0.0.1:{server.server_address[1]}"
     feeds_file = write_feeds_file(DEMO_FEEDS, base_url, Path(args.state_dir) / "feeds.yaml")
     os.environ["WIREWATCH_STATE_DIR"] = args.state_dir
+    # The sample feeds are served on 127.0.0.1, which the poller refuses by default.
+    os.environ["WIREWATCH_ALLOW_PRIVATE_ADDRESSES"] = "true"
     print(f"serving {len(list(DEMO_FEEDS.glob('*.xml')))} sample feeds on {base_url}")
     started = time.monotonic()
     status = cli_main(["poll", "--once", "--feeds", str(feeds_file)])

@@ -31,6 +31,7 @@ from ingest.feeds import FeedDeclaration, load_feeds
 from ingest.fetch import FetchConfig, Fetcher
 from ingest.health import FeedHealth
 from ingest.poller import CycleReport, Poller, PollerConfig, Publisher, PublishGaveUpError
+from ingest.redaction import install_log_redaction
 from ingest.state import PollerState
 from wirewatch.contract import ArticleSeen, encode
 from wirewatch.errors import EX_TEMPFAIL, RetriableError
@@ -161,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
     }
     settings = load_settings(PollerSettings, **overrides)
     setup_logging(settings.log_level, settings.log_format)
+    install_log_redaction()  # feed URLs may carry credentials: no log line shows them
     if args.once:
         report = poll_once(settings, dry_run=args.dry_run)
         return 0 if report is not None else EX_TEMPFAIL

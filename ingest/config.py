@@ -53,10 +53,12 @@ class PollerSettings(ServiceSettings):
     """Largest feed body accepted, after decompression."""
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     user_agent: str = DEFAULT_USER_AGENT
-    allow_private_addresses: bool = True
-    """Allow feeds on loopback/private/link-local addresses. True suits a local install and the demo
-    (which serves its feeds on 127.0.0.1); set it to false when feed URLs come from people you do not
-    trust, so the poller cannot be pointed at internal services (checked on every redirect hop)."""
+    allow_private_addresses: bool = False
+    """Allow feeds, redirects and article pages on loopback/private/link-local addresses. Off by
+    default: names are resolved once, every answer must be public and the connection goes to the
+    checked address (NAT64, 6to4, Teredo and IPv4-mapped forms included), so a publisher cannot point
+    the poller at internal services or 169.254.169.254. Set it to true to poll feeds served on this
+    machine or a private network (the demo and the local tests do)."""
 
     full_text_timeout: float = Field(default=20.0, gt=0)
     """Deadline for fetching one article page when a feed has ``full_text: true``."""

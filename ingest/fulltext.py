@@ -1,7 +1,9 @@
 """Optional full text: fetch the article page and extract its main text (``full_text: true``).
 
 Many wire feeds carry only a lead. For feeds that opt in, articles the poller
-has not published before get their ``text`` from the page, extracted with
+is about to publish (new ones, and edits: a revision must not fall back to
+the lead) get their ``text`` from the page, cut to the same
+``MAX_TEXT_CHARS`` as feed text (so the message always fits), extracted with
 trafilatura (an optional dependency, imported lazily: without it the switch
 logs one warning and the feed's own text is kept). The page goes through the
 same :class:`~ingest.fetch.Fetcher` — same caps, size limit and deadline.
@@ -16,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from ingest.fetch import Fetcher, FetchError
-from ingest.normalize import strip_controls
-from ingest.state import PollerState
+from ingest.normalize import MAX_TEXT_CHARS, strip_controls
+from ingest.redaction import redact_url
 from wirewatch.contract import ArticleSeen
 
 log = logging.getLogger(__name__)
@@ -38,13 +40,13 @@ def _extractor() -> Any:
 
 
 async def fill_full_text(
-    fetcher: Fetcher, articles: Sequence[ArticleSeen], state: PollerState, timeout: float
+    fetcher: Fetcher, articles: Sequence[ArticleSeen], wanted: Collection[str], timeout: float
 ) -> tuple[ArticleSeen, ...]:
+    """``articles`` with the page text of those whose id is in ``wanted`` (the rest unchanged)."""
     extractor = _extractor()
     if extractor is None:
         return tuple(articles)
-    known = state.seen(a.article_id for a in articles)
-    todo = [a for a in articles if a.url and a.article_id not in known]
+    todo = [a for a in articles if a.url and a.article_id in wanted]
     texts = await asyncio.gather(*(_page_text(fetcher, extractor, a.url or "", timeout) for a in todo))
     by_id = {a.article_id: t for a, t in zip(todo, texts, strict=True) if t}
     return tuple(
@@ -56,8 +58,10 @@ async def _page_text(fetcher: Fetcher, extractor: Any, url: str, timeout: float)
     try:
         page = await fetcher.fetch(url, total_timeout=timeout)
     except FetchError as exc:
-        log.info("full text of %s not fetched: %s", url, exc)
+        log.info("full text of %s not fetched: %s", redact_url(url), exc)
         return None
     html = page.body.decode("utf-8", "replace")
     text = await asyncio.to_thread(extractor.extract, html, url=url)
-    return strip_controls(text, keep_newlines=True).strip() or None if text else None
+    if not text:
+        return None
+    return strip_controls(text, keep_newlines=True).strip()[:MAX_TEXT_CHARS] or None

@@ -10,11 +10,18 @@ poller decides revisions and first sightings with :mod:`ingest.state`.
   lower-cased, default port, empty query and ``www.`` dropped, scheme ignored
   so an http -> https move keeps the ids); else the GUID (scoped by the feed
   name, since bare GUIDs like ``12345`` collide between publishers); else a
-  hash of the content (scoped the same way).
+  hash of the content (scoped the same way). The URL is what merges copies
+  of one story across feeds.
+* **A GUID is never overridden by a shared link**: within one feed, a URL id
+  belongs to the GUID that claimed it first (``owners``, from the poller's
+  state; else the first in document order); another item with the same link
+  but a different GUID gets the id of its GUID. So an unrelated item
+  prepended with the same link cannot take over an article's id.
 * **Duplicates inside one document**: an entry whose id *and* content repeat an
   earlier one is dropped; one with the same id but different content (two
-  items sharing a GUID/link) gets an id derived from the base id and its own
-  content hash, so neither is lost and re-polls give the same ids again.
+  items sharing a GUID, or a link without GUIDs) gets an id derived from the
+  base id and its own content hash, so neither is lost and re-polls give the
+  same ids again.
 * **Text**: titles and summaries as clean text (tags stripped, entities
   decoded, whitespace collapsed, NUL and other control characters removed
   since PostgreSQL text cannot hold NUL); the original HTML is kept in
@@ -38,6 +45,7 @@ import hashlib
 import html
 import logging
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -90,6 +98,8 @@ MAX_TEXT_CHARS = 100_000
 MAX_HTML_CHARS = 80_000
 MAX_URL_CHARS = 4_096
 """Longer links are not article URLs (data: payloads, tracking blobs); the entry falls back to its GUID."""
+MAX_HOST_CHARS = 253
+"""The longest DNS name: a link whose host is longer is not a link (``source`` is an index key)."""
 MAX_GUID_CHARS = 1_000
 """The ``guid`` field is cut here; the id is still derived from the whole GUID."""
 _DETECT_MIN_PROBABILITY = 0.5
@@ -102,17 +112,47 @@ class NormalizedFeed:
     articles: tuple[ArticleSeen, ...]
     entries: int
     duplicates_dropped: int
+    candidates: tuple[ArticleSeen, ...] = ()
+    """Every entry with its base id, before :func:`resolve_ids` (to resolve again with ``owners``)."""
 
 
-def normalize_feed(parsed: ParsedFeed, feed: FeedDeclaration, fetched_at: datetime) -> NormalizedFeed:
-    """Every entry of ``parsed`` as a revision-1 :class:`ArticleSeen` with in-document duplicates resolved."""
+def normalize_feed(
+    parsed: ParsedFeed,
+    feed: FeedDeclaration,
+    fetched_at: datetime,
+    owners: Mapping[str, str] | None = None,
+) -> NormalizedFeed:
+    """Every entry of ``parsed`` as a revision-1 :class:`ArticleSeen` with in-document duplicates resolved.
+
+    ``owners`` maps URL ids to the GUID that owns them in this feed (see :func:`resolve_ids`).
+    """
     base = link_base(parsed, feed.url)
     feed_language = feed.language or normalize_language(parsed.language)
+    candidates = tuple(normalize_entry(e, feed, base, feed_language, fetched_at) for e in parsed.entries)
+    articles, dropped = resolve_ids(candidates, feed.name, owners or {})
+    return NormalizedFeed(articles, len(parsed.entries), dropped, candidates)
+
+
+def resolve_ids(
+    candidates: Sequence[ArticleSeen], feed_name: str, owners: Mapping[str, str]
+) -> tuple[tuple[ArticleSeen, ...], int]:
+    """Final ids for one document's entries (base ids as :func:`normalize_entry` made them).
+
+    An entry whose id comes from its link and which has a GUID keeps the link's id only if that
+    GUID owns it: the owner in ``owners`` (the poller's memory of this feed), else the first GUID
+    in document order; others get their GUID's id. Then repeated (id, content) pairs are dropped
+    and same-id different-content entries get twin ids. Returns the articles and how many were dropped.
+    """
+    claimed = dict(owners)
     articles: list[ArticleSeen] = []
     by_id: dict[str, set[str]] = {}
     dropped = 0
-    for entry in parsed.entries:
-        article = normalize_entry(entry, feed, base, feed_language, fetched_at)
+    for candidate in candidates:
+        article = candidate
+        if article.url and article.guid:
+            owner = claimed.setdefault(article.article_id, article.guid)
+            if owner != article.guid:
+                article = article.model_copy(update={"article_id": guid_id(feed_name, article.guid)})
         hashes = by_id.get(article.article_id)
         if hashes is None:
             by_id[article.article_id] = {article.content_hash}
@@ -125,7 +165,7 @@ def normalize_feed(parsed: ParsedFeed, feed: FeedDeclaration, fetched_at: dateti
             article = article.model_copy(update={"article_id": twin})
             by_id.setdefault(twin, {article.content_hash})
         articles.append(article)
-    return NormalizedFeed(tuple(articles), len(parsed.entries), dropped)
+    return tuple(articles), dropped
 
 
 def link_base(parsed: ParsedFeed, feed_url: str) -> str:
@@ -146,7 +186,7 @@ def normalize_entry(
     guid = strip_controls(entry.guid.strip()) if entry.guid and entry.guid.strip() else None
     if url is None and guid and re.match(r"https?://", guid, re.I):
         url = canonical_url(guid, base_url)
-    if url is not None and len(url) > MAX_URL_CHARS:
+    if url is not None and (len(url) > MAX_URL_CHARS or len(urlsplit(url).hostname or "") > MAX_HOST_CHARS):
         log.warning("feed %s: link of %d characters ignored", feed.name, len(url))
         url = None
     title = clean_title(entry.title)[:MAX_TITLE_CHARS]
@@ -185,8 +225,13 @@ def article_id(feed_name: str, url: str | None, guid: str | None, content: str) 
     if url:
         return _digest(f"url\x00{url_identity(url)}")
     if guid:
-        return _digest(f"guid\x00{feed_name}\x00{guid}")
+        return guid_id(feed_name, guid)
     return _digest(f"hash\x00{feed_name}\x00{content}")
+
+
+def guid_id(feed_name: str, guid: str) -> str:
+    """The id of an entry known by its GUID (scoped by the feed: bare GUIDs collide between publishers)."""
+    return _digest(f"guid\x00{feed_name}\x00{guid}")
 
 
 def canonical_url(url: str | None, base: str | None = None) -> str | None:
@@ -271,7 +316,7 @@ def _requote(value: str, safe: str = _SEGMENT_SAFE + "/") -> str:
 
 def _source(url: str) -> str | None:
     host = urlsplit(url).hostname
-    return host.removeprefix("www.") if host else None
+    return host.removeprefix("www.")[:MAX_HOST_CHARS] if host else None
 
 
 # ---- text ---------------------------------------------------------------------------------------

@@ -8,12 +8,16 @@ state, or decide what is new; cleaning text and building ids is
 
 Decisions, in order:
 
-1. **Hostile XML is refused before any parser sees it.** A pre-scan of the
-   prolog rejects DOCTYPE internal subsets that declare parameter entities,
-   external entities (``SYSTEM``/``PUBLIC``: XXE), entities that reference
-   other entities (the "billion laughs" bomb), long entity values (quadratic
-   blow-up) or many entities -> :class:`HostileDocumentError`. Plain external
-   DOCTYPEs (``<!DOCTYPE rss PUBLIC ... rss-0.91.dtd>``) are fine.
+1. **Hostile XML is refused before any parser sees it.** A scan of the
+   *whole* (size-bounded) body — not just what looks like the prolog, since
+   an unclosed comment can make a DTD look like content — finds every entity
+   declaration and rejects parameter entities, external entities
+   (``SYSTEM``/``PUBLIC``: XXE), entities that reference other entities (the
+   "billion laughs" bomb), long entity values, many entities, declarations it
+   cannot read, and documents whose entity references would expand to more
+   than ``_MAX_EXPANSION`` characters -> :class:`HostileDocumentError`. Plain
+   external DOCTYPEs (``<!DOCTYPE rss PUBLIC ... rss-0.91.dtd>``) and a few
+   small character entities (``<!ENTITY nbsp "&#160;">``) are fine.
 2. **JSON Feed** (``application/feed+json`` or a body starting with ``{``) is
    read with :mod:`json`; invalid JSON -> :class:`MalformedFeedError`.
 3. **feedparser** handles the XML dialects, wrong or missing encodings
@@ -39,6 +43,7 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from ingest.redaction import redact_url
 from wirewatch.errors import WirewatchError
 
 log = logging.getLogger(__name__)
@@ -46,8 +51,9 @@ log = logging.getLogger(__name__)
 _PRESCAN_BYTES = 1 << 20
 _MAX_ENTITIES = 64
 _MAX_ENTITY_VALUE = 256
-_ROOT_START = re.compile(r"<[A-Za-z_]")
-_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_MAX_EXPANSION = 1 << 20
+"""Characters all entity references of a document may add when expanded."""
+_ENTITY_OPEN = re.compile(r"<!ENTITY", re.I)
 _ENTITY_DECL = re.compile(r"<!ENTITY\s+(%\s*)?([^\s>]+)\s*(.*?)>", re.S | re.I)
 _HTML_SIGN = re.compile(rb"<!doctype\s+html|<html[\s>]|<body[\s>]|<head[\s>]", re.I)
 _FEED_TYPES = {
@@ -138,7 +144,7 @@ def parse_document(body: bytes, *, url: str, content_type: str | None = None) ->
     try:
         parsed = feedparser.parse(body, response_headers=headers, sanitize_html=True)
     except Exception as exc:  # feedparser's internals raise many types; map them all at this boundary
-        log.warning("feedparser failed on %s", url, exc_info=True)
+        log.warning("feedparser failed on %s", redact_url(url), exc_info=True)
         raise MalformedFeedError(f"parser failure {type(exc).__name__}: {exc}") from exc
     problem = _bozo_text(parsed) if parsed.get("bozo") else None
     entries = tuple(_feedparser_entry(e) for e in parsed.entries)
@@ -147,7 +153,7 @@ def parse_document(body: bytes, *, url: str, content_type: str | None = None) ->
         if _HTML_SIGN.search(body[:_PRESCAN_BYTES]) and not version:
             links = discover_feed_links(body, url)
             hint = f"; it links to feeds: {', '.join(links)}" if links else "; it links to no feed"
-            raise NotAFeedError(f"{url} served an HTML page, not a feed{hint}", links)
+            raise NotAFeedError(f"{redact_url(url)} served an HTML page, not a feed{hint}", links)
         if problem:
             raise MalformedFeedError(f"no entries recovered ({problem})")
         if not version:
@@ -207,19 +213,24 @@ def parse_json_feed(body: bytes, *, url: str) -> ParsedFeed:
 
 
 def check_not_hostile(body: bytes) -> None:
-    """Refuse documents whose DTD could expand entities without bound or pull in files."""
-    head = body[:_PRESCAN_BYTES]
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(head) > 3 and (head[0] == 0 or head[1] == 0)):
-        text = head.decode("utf-16", "replace")
+    """Refuse documents whose DTD could expand entities without bound or pull in files.
+
+    Scans every byte of the body: where the prolog ends is exactly what an attacker blurs (an
+    unclosed comment holding ``<a`` once hid a DTD from a prolog-only scan).
+    """
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")) or (len(body) > 3 and (body[0] == 0 or body[1] == 0)):
+        text = body.decode("utf-16", "replace")
     else:
-        text = head.decode("latin-1")
-    root = _ROOT_START.search(_COMMENT.sub("", text))
-    prolog = _COMMENT.sub("", text)[: root.start() if root else None]
-    if "<!ENTITY" not in prolog.upper():
+        text = body.decode("latin-1")
+    if not _ENTITY_OPEN.search(text):
         return
-    declarations = _ENTITY_DECL.findall(prolog)
-    if len(declarations) > _MAX_ENTITIES:
-        raise HostileDocumentError(f"{len(declarations)} entity declarations in the DTD")
+    opened = len(_ENTITY_OPEN.findall(text))
+    if opened > _MAX_ENTITIES:
+        raise HostileDocumentError(f"{opened} entity declarations in the DTD")
+    declarations = _ENTITY_DECL.findall(text)
+    if len(declarations) != opened:
+        raise HostileDocumentError("unparseable entity declaration in the DTD")
+    expansion = 0
     for percent, name, rest in declarations:
         if percent:
             raise HostileDocumentError(f"parameter entity %{name} declared in the DTD")
@@ -230,8 +241,9 @@ def check_not_hostile(body: bytes) -> None:
             raise HostileDocumentError(f"entity {name} refers to other entities (expansion bomb)")
         if len(value) > _MAX_ENTITY_VALUE:
             raise HostileDocumentError(f"entity {name} has a {len(value)}-character value")
-    if len(declarations) == 0:
-        raise HostileDocumentError("unparseable entity declaration in the DTD")
+        expansion += len(value) * text.count(f"&{name};")
+        if expansion > _MAX_EXPANSION:
+            raise HostileDocumentError(f"entity references would add over {_MAX_EXPANSION} characters")
 
 
 class _LinkFinder(HTMLParser):
@@ -255,7 +267,7 @@ def discover_feed_links(body: bytes, url: str) -> list[str]:
         finder.feed(body[:_PRESCAN_BYTES].decode("utf-8", "replace"))
         finder.close()
     except Exception:  # html.parser is lenient but not total; discovery is best effort
-        log.debug("feed discovery stopped early on %s", url, exc_info=True)
+        log.debug("feed discovery stopped early on %s", redact_url(url), exc_info=True)
     found: list[str] = []
     for href, _type in finder.links:
         if href.strip():

@@ -21,6 +21,14 @@
   feed's failure (logged, counted, backed off), and even an unexpected
   exception is confined to its feed (logged with its traceback as
   ``internal_error``).
+* **Stopping**: ``stop()`` is checked before each feed is fetched and, while
+  fetches are in flight, every 0.1 s; once it is true the fetches in flight
+  are cancelled (their feeds are not marked polled, so nothing is lost), what
+  was already fetched is published and committed, and the cycle returns.
+* **Syndicated copies**: an article listed by several feeds is owned by the
+  first feed that published it; only that feed's edits become revisions
+  (another feed's copy with its own summary is not an edit), unless the
+  owner is no longer declared.
 * **Schedule**: each feed's next poll is ``interval * uniform(1 - jitter,
   1 + jitter)`` after the last; failures back off exponentially from the
   interval up to ``backoff_cap``; ``Retry-After`` is a floor; 410 Gone stops
@@ -42,12 +50,13 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from ingest.feeds import FeedDeclaration
-from ingest.fetch import FeedGoneError, Fetcher, FetchError
+from ingest.fetch import FeedGoneError, Fetcher, FetchError, same_origin
 from ingest.fulltext import fill_full_text
 from ingest.health import FeedHealth
-from ingest.normalize import normalize_feed
+from ingest.normalize import normalize_feed, resolve_ids
 from ingest.parse import ParseError, parse_document
-from ingest.state import FeedState, PollerState
+from ingest.redaction import redact_text, redact_url
+from ingest.state import FeedState, PollerState, SeenRecord
 from wirewatch.contract import ArticleSeen, utcnow
 from wirewatch.errors import RetriableError, WirewatchError
 from wirewatch.retry import Backoff
@@ -119,7 +128,9 @@ class CycleReport:
 
     @property
     def failed(self) -> list[FeedOutcome]:
-        return [o for o in self.outcomes.values() if o.outcome not in {"ok", "not_modified", "skipped"}]
+        return [
+            o for o in self.outcomes.values() if o.outcome not in {"ok", "not_modified", "skipped", "stopped"}
+        ]
 
 
 class Poller:
@@ -141,6 +152,7 @@ class Poller:
         rng: random.Random | None = None,
     ) -> None:
         self.feeds = list(feeds)
+        self._feed_names = {f.name for f in self.feeds}
         self.state = state
         self.publisher = publisher
         self.fetcher = fetcher
@@ -174,16 +186,21 @@ class Poller:
         publishing = asyncio.create_task(self._publish_loop(queue, report, stop))
 
         async def produce() -> None:
-            await asyncio.gather(*(self._poll_feed(feed, state, queue, report) for feed, state in todo))
+            await asyncio.gather(*(self._poll_feed(feed, state, queue, report, stop) for feed, state in todo))
             await queue.put(None)
 
         producing = asyncio.create_task(produce())
+        watching = asyncio.create_task(_cancel_when_stopped(producing, queue, stop))
         try:
             await publishing  # returns after the sentinel, or raises (gave up / stopped)
         finally:
-            if not producing.done():
-                producing.cancel()
-            await asyncio.gather(producing, return_exceptions=True)
+            for task in (producing, watching):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(producing, watching, return_exceptions=True)
+        for outcome in report.outcomes.values():
+            if outcome.outcome == "pending":
+                outcome.outcome, outcome.detail = "stopped", "stop requested before this feed was polled"
         report.seconds = time.monotonic() - started
         self.health.cycle_seconds.observe(report.seconds)
         return report
@@ -240,8 +257,11 @@ class Poller:
         state: FeedState,
         queue: asyncio.Queue[FeedBatch | None],
         report: CycleReport,
+        stop: Callable[[], bool] = lambda: False,
     ) -> None:
         outcome = report.outcomes[feed.name]
+        if stop():
+            return
         now = self._clock()
         state = replace(state, last_attempt_at=now)
         try:
@@ -249,20 +269,25 @@ class Poller:
         except (FetchError, ParseError) as exc:
             batch = self._failure(feed, state, exc, now, outcome)
         except Exception as exc:  # a bug triggered by one feed must not stop the others
-            log.exception("feed %s: unexpected error while polling %s", feed.name, state.url)
+            log.exception("feed %s: unexpected error while polling %s", feed.name, redact_url(state.url))
             batch = self._failure(feed, state, exc, now, outcome)
         await queue.put(batch)
 
     async def _fetch_and_parse(
         self, feed: FeedDeclaration, state: FeedState, now: datetime, outcome: FeedOutcome
     ) -> FeedBatch:
+        # the declared headers belong to the declared origin, also after a remembered 301 elsewhere
+        headers = dict(feed.headers) if same_origin(feed.url, state.url) else {}
         result = await self.fetcher.fetch(
-            state.url, etag=state.etag, last_modified=state.last_modified, headers=dict(feed.headers)
+            state.url, etag=state.etag, last_modified=state.last_modified, headers=headers
         )
         self.health.fetch_seconds.observe(result.elapsed)
         if result.permanent_url and result.permanent_url != state.url:
             log.info(
-                "feed %s moved permanently: %s -> %s (remembered)", feed.name, state.url, result.permanent_url
+                "feed %s moved permanently: %s -> %s (remembered)",
+                feed.name,
+                redact_url(state.url),
+                redact_url(result.permanent_url),
             )
             state = replace(state, url=result.permanent_url)
         success = replace(
@@ -283,11 +308,16 @@ class Poller:
             log.info("feed %s: document is not clean but usable (%s)", feed.name, parsed.problem)
             outcome.problem = parsed.problem
         normalized = await asyncio.to_thread(normalize_feed, parsed, feed, now)
-        outcome.entries, outcome.duplicates = normalized.entries, normalized.duplicates_dropped
-        self.health.counted(feed.name, "duplicate", normalized.duplicates_dropped)
-        articles = normalized.articles
+        articles, dropped = normalized.articles, normalized.duplicates_dropped
+        owners = self._owners(feed.name, normalized.candidates)
+        if owners:  # ids this feed's GUIDs own already: a shared link must not take them over
+            articles, dropped = resolve_ids(normalized.candidates, feed.name, owners)
+        outcome.entries, outcome.duplicates = normalized.entries, dropped
+        self.health.counted(feed.name, "duplicate", dropped)
         if feed.full_text:
-            articles = await fill_full_text(self.fetcher, articles, self.state, self.config.full_text_timeout)
+            known = self.state.seen(a.article_id for a in articles)
+            wanted = {a.article_id for a in articles if self._would_publish(a, known.get(a.article_id))}
+            articles = await fill_full_text(self.fetcher, articles, wanted, self.config.full_text_timeout)
         success = replace(success, etag=result.etag, last_modified=result.last_modified)
         outcome.outcome = "ok"
         return FeedBatch(feed, success, articles, "ok")
@@ -306,12 +336,12 @@ class Poller:
         failed = replace(
             state,
             consecutive_failures=failures,
-            last_error=f"{kind}: {getattr(exc, 'detail', exc)}"[:1000],
+            last_error=redact_text(f"{kind}: {getattr(exc, 'detail', exc)}")[:1000],
             next_due_at=now + timedelta(seconds=delay),
             gone=gone,
         )
-        outcome.outcome, outcome.detail = kind, str(exc)
-        self.health.failed(failed, kind, str(exc), None if gone else delay)
+        outcome.outcome, outcome.detail = kind, redact_text(str(exc))
+        self.health.failed(failed, kind, outcome.detail, None if gone else delay)
         return FeedBatch(feed, failed, (), kind)
 
     def _interval(self, feed: FeedDeclaration) -> float:
@@ -388,9 +418,9 @@ class Poller:
             record = known.get(article.article_id)
             if record is None:
                 chosen = article
-            elif record.content_hash == article.content_hash:
+            elif not self._would_publish(article, record):
                 listed = record.listed_at or record.first_seen_at
-                if refresh_before is not None and listed < refresh_before:
+                if not record.forgotten and refresh_before is not None and listed < refresh_before:
                     still_listed.append(article.article_id)
                 continue
             else:
@@ -411,6 +441,25 @@ class Poller:
             decided[article.article_id] = chosen
             fresh.append(chosen)
         return fresh
+
+    def _would_publish(self, article: ArticleSeen, record: SeenRecord | None) -> bool:
+        """New, or edited in the feed that owns it (or whose owner is no longer declared)."""
+        if record is None:
+            return True
+        if record.content_hash == article.content_hash:
+            return False
+        return record.feed == article.feed or record.feed not in self._feed_names
+
+    def _owners(self, feed_name: str, candidates: Sequence[ArticleSeen]) -> dict[str, str]:
+        """URL ids of ``candidates`` that a GUID of this feed owns already (from the state)."""
+        ids = [c.article_id for c in candidates if c.url and c.guid]
+        if not ids:
+            return {}
+        return {
+            article_id: record.guid
+            for article_id, record in self.state.seen(ids).items()
+            if record.feed == feed_name and record.guid
+        }
 
     async def _publish_with_retry(self, articles: list[ArticleSeen], stop: Callable[[], bool]) -> None:
         started = time.monotonic()
@@ -439,3 +488,17 @@ async def _sleep(seconds: float, stop: Callable[[], bool]) -> None:
         if remaining <= 0:
             return
         await asyncio.sleep(min(0.2, remaining))
+
+
+async def _cancel_when_stopped(
+    producing: asyncio.Task[None], queue: asyncio.Queue[FeedBatch | None], stop: Callable[[], bool]
+) -> None:
+    """Cancel the fetches in flight once ``stop()`` is true, then let the publisher finish up."""
+    while not producing.done():
+        if stop():
+            producing.cancel()
+            await asyncio.gather(producing, return_exceptions=True)
+            log.info("stop requested: fetches in flight cancelled; their feeds are polled next time")
+            await queue.put(None)
+            return
+        await asyncio.sleep(0.1)

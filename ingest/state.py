@@ -2,9 +2,15 @@
 
 Owns ``<state dir>/poller.sqlite3`` (``WIREWATCH_STATE_DIR``, default ``.state``):
 
-* ``seen``  — one row per ``article_id``: the revision and ``content_hash``
-  last *acknowledged by Kafka*, when it was first seen, and the stamped date
-  of entries that carried none (so a revision keeps its first sighting).
+* ``seen``  — one row per ``article_id``: the feed that owns it (the first to
+  list it; only that feed publishes revisions), its GUID in that feed, the
+  revision and ``content_hash`` last *acknowledged by Kafka*, when it was
+  first seen, and the stamped date of entries that carried none (so a
+  revision keeps its first sighting).
+* ``forgotten`` — tombstones of rows :meth:`PollerState.forget` dropped: the
+  id, owner, GUID, revision and hash, so an entry that comes back continues
+  its revision count (an edit is published as revision N + 1, which the sink
+  accepts) instead of restarting at 1 (which the sink would ignore).
 * ``feeds`` — one row per feed name: the URL in use (a permanent redirect
   target), conditional-GET validators, schedule, health (last success,
   consecutive failures, last error, last new entry) and whether it is gone.
@@ -22,7 +28,9 @@ Rules the poller relies on:
   feed is fetched in full again and the entries re-published (at least
   once, never lost); nothing is marked seen that Kafka did not take.
 * Ids are global, not per feed: an article listed by two feeds is published
-  once, under the feed that saw it first.
+  once, under the feed that saw it first, and only that feed publishes its
+  revisions (syndicated copies carry other summaries; deciding revisions per
+  copy would publish a new one on every poll).
 * ``read_only=True`` (``--dry-run``) opens the file read-only (or nothing,
   when there is none) and keeps commits in memory, so a dry run behaves like
   a real one within the process and leaves the directory untouched.
@@ -48,11 +56,12 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "poller.sqlite3"
 LOCK_NAME = "poller.lock"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS seen (
     article_id TEXT PRIMARY KEY,
     feed TEXT NOT NULL,
+    guid TEXT,
     revision INTEGER NOT NULL,
     content_hash TEXT NOT NULL,
     first_seen_at TEXT NOT NULL,
@@ -60,6 +69,14 @@ CREATE TABLE IF NOT EXISTS seen (
     published_inferred INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL,
     listed_at TEXT
+);
+CREATE TABLE IF NOT EXISTS forgotten (
+    article_id TEXT PRIMARY KEY,
+    feed TEXT NOT NULL,
+    guid TEXT,
+    revision INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS feeds (
     name TEXT PRIMARY KEY,
@@ -93,6 +110,10 @@ class SeenRecord:
     published_inferred: bool
     listed_at: datetime | None = None
     """When a feed last listed it (refreshed sparingly); what :meth:`PollerState.forget` goes by."""
+    guid: str | None = None
+    """The entry's GUID in its owning feed (None for rows written before schema 3)."""
+    forgotten: bool = False
+    """A tombstone: forgotten, but its revision and hash are kept."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,8 @@ class PollerState:
         columns = {row[1] for row in db.execute("PRAGMA table_info(seen)")}
         if "listed_at" not in columns:  # version 1
             db.execute("ALTER TABLE seen ADD COLUMN listed_at TEXT")
+        if "guid" not in columns:  # version 2
+            db.execute("ALTER TABLE seen ADD COLUMN guid TEXT")
 
     def _acquire_lock(self) -> None:
         handle = (self._dir / LOCK_NAME).open("wb")
@@ -176,10 +199,10 @@ class PollerState:
         if self._db is not None:
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
                 rows = self._db.execute(
                     "SELECT article_id, feed, revision, content_hash, first_seen_at, published_at, "
-                    "published_inferred, listed_at FROM seen "
-                    f"WHERE article_id IN ({','.join('?' * len(chunk))})",
+                    f"published_inferred, listed_at, guid FROM seen WHERE article_id IN ({marks})",
                     chunk,
                 ).fetchall()
                 for row in rows:
@@ -192,6 +215,19 @@ class PollerState:
                         _opt_dt(row[5]),
                         bool(row[6]),
                         _opt_dt(row[7]),
+                        row[8],
+                    )
+                missing = [article_id for article_id in chunk if article_id not in found]
+                if not missing:
+                    continue
+                tombstones = self._db.execute(
+                    "SELECT article_id, feed, revision, content_hash, first_seen_at, guid FROM forgotten "
+                    f"WHERE article_id IN ({','.join('?' * len(missing))})",
+                    missing,
+                ).fetchall()
+                for row in tombstones:
+                    found[row[0]] = SeenRecord(
+                        row[0], row[1], row[2], row[3], _dt(row[4]), None, False, None, row[5], forgotten=True
                     )
         for article_id in ids:
             if article_id in self._overlay_seen:
@@ -257,6 +293,7 @@ class PollerState:
                 a.published_at,
                 a.published_at_inferred,
                 a.fetched_at,
+                a.guid,
             )
             for a in published
         ]
@@ -268,9 +305,11 @@ class PollerState:
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany(
-                "INSERT INTO seen (article_id, feed, revision, content_hash, first_seen_at, published_at, "
-                "published_inferred, updated_at, listed_at) VALUES (?, ?, ?, ?, ?, ?, ?, datetime('now'), ?) "
+                "INSERT INTO seen (article_id, feed, guid, revision, content_hash, first_seen_at, "
+                "published_at, published_inferred, updated_at, listed_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, datetime('now'), ?) "
                 "ON CONFLICT (article_id) DO UPDATE SET revision = excluded.revision, "
+                "feed = excluded.feed, guid = excluded.guid, "
                 "content_hash = excluded.content_hash, published_at = excluded.published_at, "
                 "published_inferred = excluded.published_inferred, updated_at = excluded.updated_at, "
                 "listed_at = excluded.listed_at "
@@ -279,6 +318,7 @@ class PollerState:
                     (
                         r.article_id,
                         r.feed,
+                        r.guid,
                         r.revision,
                         r.content_hash,
                         r.first_seen_at.isoformat(),
@@ -289,6 +329,7 @@ class PollerState:
                     for r in records
                 ],
             )
+            db.executemany("DELETE FROM forgotten WHERE article_id = ?", [(r.article_id,) for r in records])
             if still_listed and listed_at is not None:
                 db.executemany(
                     "UPDATE seen SET listed_at = ? WHERE article_id = ?",
@@ -323,17 +364,30 @@ class PollerState:
             raise
 
     def forget(self, listed_before: datetime) -> int:
-        """Delete what no feed has listed since ``listed_before``; returns how many were forgotten.
+        """Move what no feed has listed since ``listed_before`` to tombstones; returns how many.
 
-        The seen table would otherwise grow with every article ever published. An entry that comes
-        back after being forgotten is published again as new (the sink's upsert absorbs it).
+        The seen table would otherwise grow with every article ever published (a tombstone is a
+        third of a row). An entry that comes back after being forgotten continues from its
+        tombstone: unchanged, it is not published again; edited, it is revision N + 1.
         """
         if self.read_only or self._db is None:
             return 0
-        cursor = self._db.execute(
-            "DELETE FROM seen WHERE julianday(COALESCE(listed_at, first_seen_at)) < julianday(?)",
-            (listed_before.isoformat(),),
-        )
+        db = self._db
+        where = "julianday(COALESCE(listed_at, first_seen_at)) < julianday(?)"
+        cutoff = (listed_before.isoformat(),)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.execute(
+                "INSERT OR REPLACE INTO forgotten (article_id, feed, guid, revision, content_hash, "
+                f"first_seen_at) SELECT article_id, feed, guid, revision, content_hash, first_seen_at "
+                f"FROM seen WHERE {where}",
+                cutoff,
+            )
+            cursor = db.execute(f"DELETE FROM seen WHERE {where}", cutoff)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
         return int(cursor.rowcount)
 
     def count_seen(self) -> int:

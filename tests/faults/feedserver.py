@@ -9,7 +9,9 @@ Owns the serving side of the fault tests:
   a status and headers (broken and hostile feeds);
 * ``/hang/...`` — accepts the request and never answers (timeout faults).
 
-It counts requests per path so tests can prove a blocked URL was never fetched.
+It counts requests per path so tests can prove a blocked URL was never fetched,
+and keeps the headers of each request to a fixed document (credentials must
+not follow a redirect to another origin).
 Only ever binds 127.0.0.1. The stream clock starts at :meth:`start_stream`.
 """
 
@@ -42,6 +44,8 @@ class FeedServer:
         self.corpus = corpus
         self.window = window
         self.requests: Counter[str] = Counter()
+        self.headers: dict[str, list[dict[str, str]]] = {}
+        """Request headers (lower-case names) per fixed-document path, in arrival order."""
         self._documents: dict[str, Document] = {}
         self._rendered: dict[tuple[str, int, int], bytes] = {}
         self._started: float | None = None
@@ -99,6 +103,8 @@ class FeedServer:
             self._stopping.wait(120)
             return
         if path in self._documents:
+            with self._lock:
+                self.headers.setdefault(path, []).append({k.lower(): v for k, v in request.headers.items()})
             doc = self._documents[path]
             self._send(request, doc.status, doc.body, doc.content_type, doc.headers)
             return

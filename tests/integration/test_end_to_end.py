@@ -76,6 +76,7 @@ def test_feed_to_database_row(
         "WIREWATCH_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
         "WIREWATCH_POLL_TOPIC": raw,
         "WIREWATCH_STATE_DIR": str(tmp_path / "state"),
+        "WIREWATCH_ALLOW_PRIVATE_ADDRESSES": "true",  # the feed is served on 127.0.0.1
     }
     poll = subprocess.run(
         [sys.executable, "-m", "commands.cli", "poll", "--once", "--feeds", str(feeds)],

@@ -11,7 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
+import os
 import random
+import signal
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -165,6 +169,7 @@ def make_poller(tmp_path: Path, feeds: list[FeedDeclaration], publisher: object,
         read_timeout=1.0,
         total_timeout=2.0,
         max_bytes=256 * 1024,
+        allow_private_addresses=True,  # the scripted server is on 127.0.0.1
     )
     return Poller(
         feeds,
@@ -305,7 +310,10 @@ def test_publishes_to_real_kafka_once(
     server.routes["/wire"] = conditional(rss("k-1", "k-2", "k-3"))
     server.routes["/broken"] = lambda h: send(h, 500)
     settings = PollerSettings(
-        state_dir=str(tmp_path / "state"), kafka_bootstrap=kafka_settings.bootstrap, poll_topic=topic
+        state_dir=str(tmp_path / "state"),
+        kafka_bootstrap=kafka_settings.bootstrap,
+        poll_topic=topic,
+        allow_private_addresses=True,
     )
     feeds = [server.feed("wire"), server.feed("broken")]
     first = poll_once(settings, feeds=feeds)
@@ -327,7 +335,12 @@ def test_kafka_unreachable_then_back(
 ) -> None:
     topic = f"test.raw.{uuid.uuid4().hex[:8]}"
     server.routes["/wire"] = conditional(rss("d-1", "d-2"))
-    settings = PollerSettings(state_dir=str(tmp_path / "state"), poll_topic=topic, publish_give_up_after=1.0)
+    settings = PollerSettings(
+        state_dir=str(tmp_path / "state"),
+        poll_topic=topic,
+        publish_give_up_after=1.0,
+        allow_private_addresses=True,
+    )
     dead = KafkaPublisher(
         KafkaSettings(bootstrap="127.0.0.1:1"), topic, max_block_ms=500, bootstrap_timeout_ms=500
     )
@@ -355,3 +368,40 @@ def test_publisher_readiness_follows_the_broker(kafka_settings: KafkaSettings) -
         assert live.last_error is None and live.ready()
     finally:
         live.close()
+
+
+def test_sigterm_during_a_poll_cycle_stops_the_poller_at_once(server: ScriptedServer, tmp_path: Path) -> None:
+    """A publisher that never answers must not hold SIGTERM until the fetch deadline (issue 11)."""
+    release = threading.Event()
+    server.routes["/hang"] = lambda h: release.wait(120)
+    feeds = tmp_path / "feeds.yaml"
+    feeds.write_text(f"feeds:\n  - name: hang\n    url: {server.base}/hang\n")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("WIREWATCH_")},
+        "WIREWATCH_STATE_DIR": str(tmp_path / "state"),
+        "WIREWATCH_ALLOW_PRIVATE_ADDRESSES": "true",
+        "WIREWATCH_FETCH_READ_TIMEOUT": "100",
+        "WIREWATCH_FETCH_TOTAL_TIMEOUT": "100",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "commands.cli", "poll", "--dry-run", "--feeds", str(feeds)],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while server.hits.get("/hang", 0) == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert server.hits.get("/hang", 0) == 1, "the poller never fetched the feed"
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=50)  # the fetch itself would only give up after 100 s
+    finally:
+        release.set()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, output[-2000:]
+    assert "fetches in flight cancelled" in output

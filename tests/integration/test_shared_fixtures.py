@@ -66,7 +66,9 @@ def feeds_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def test_entries_per_feed_match_the_manifest(feeds_file: Path, tmp_path: Path) -> None:
-    settings = PollerSettings(feeds=str(feeds_file), state_dir=str(tmp_path / "state"))
+    settings = PollerSettings(
+        feeds=str(feeds_file), state_dir=str(tmp_path / "state"), allow_private_addresses=True
+    )
     out = io.StringIO()
     report = poll_once(settings, dry_run=True, out=out)
     assert report is not None
@@ -94,7 +96,9 @@ def test_entries_per_feed_match_the_manifest(feeds_file: Path, tmp_path: Path) -
 
 
 def test_quirks_are_handled(feeds_file: Path, tmp_path: Path) -> None:
-    settings = PollerSettings(feeds=str(feeds_file), state_dir=str(tmp_path / "state"))
+    settings = PollerSettings(
+        feeds=str(feeds_file), state_dir=str(tmp_path / "state"), allow_private_addresses=True
+    )
     out = io.StringIO()
     report = poll_once(settings, dry_run=True, out=out)
     assert report is not None
@@ -125,7 +129,12 @@ def test_quirks_are_handled(feeds_file: Path, tmp_path: Path) -> None:
 
 
 def test_cli_once_dry_run(feeds_file: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "WIREWATCH_STATE_DIR": str(tmp_path / "state"), "WIREWATCH_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "WIREWATCH_STATE_DIR": str(tmp_path / "state"),
+        "WIREWATCH_LOG_LEVEL": "WARNING",
+        "WIREWATCH_ALLOW_PRIVATE_ADDRESSES": "true",  # served on 127.0.0.1
+    }
     done = subprocess.run(
         [sys.executable, "-m", "commands.cli", "poll", "--once", "--dry-run", "--feeds", str(feeds_file)],
         cwd=ROOT,
@@ -137,7 +146,9 @@ def test_cli_once_dry_run(feeds_file: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     library = io.StringIO()
-    settings = PollerSettings(feeds=str(feeds_file), state_dir=str(tmp_path / "state"))
+    settings = PollerSettings(
+        feeds=str(feeds_file), state_dir=str(tmp_path / "state"), allow_private_addresses=True
+    )
     assert poll_once(settings, dry_run=True, out=library) is not None
     # same articles as the library path (which twin feed prints a shared article depends on timing)
     assert sorted(line["article_id"] for line in lines) == sorted(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 
@@ -20,6 +22,7 @@ from ingest.fetch import (
     RateLimitedError,
     gunzip_if_needed,
     parse_retry_after,
+    same_origin,
 )
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -151,7 +154,10 @@ def test_private_addresses_refused_when_not_allowed() -> None:
             url="http://93.184.216.34/rss",
             allow_private_addresses=False,
         )
-    assert fetch(lambda r: httpx.Response(200, content=b"ok"), url="http://127.0.0.1/rss").body == b"ok"
+    allowed = fetch(
+        lambda r: httpx.Response(200, content=b"ok"), url="http://127.0.0.1/rss", allow_private_addresses=True
+    )
+    assert allowed.body == b"ok"
 
 
 def test_retry_after_forms() -> None:
@@ -161,3 +167,131 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after("Sun, 01 Sep 2024 11:00:00 GMT", now) == 0.0
     assert parse_retry_after("9999999", now) == 86400.0
     assert parse_retry_after("soon", now) is None and parse_retry_after(None) is None
+
+
+# ---- hardening (issue 11) -----------------------------------------------------------------------
+
+
+def _nested_gzip(inner_size: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = b"\0" * (1 << 20)
+    inner = b"".join(packer.compress(zeros) for _ in range(inner_size >> 20)) + packer.flush()
+    return gzip.compress(inner, 9)
+
+
+def test_stacked_content_encodings_are_refused_before_inflating() -> None:
+    body = _nested_gzip(64 << 20)  # a few kB that would be 64 MiB after two layers
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        headers = {"Content-Encoding": "gzip, gzip", "Content-Type": "application/rss+xml"}
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(body))
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchError) as caught:
+            fetch(handler, max_bytes=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert caught.value.kind == "decoding" and "stacked" in caught.value.detail
+    assert peak < 8 << 20
+
+
+def test_one_gzip_layer_is_inflated_with_a_bounded_output() -> None:
+    bomb = gzip.compress(b"\0" * (64 << 20), 9)  # 64 KiB that inflate to 64 MiB
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(bomb))
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(FetchError, match="too_large"):
+            fetch(handler, max_bytes=1 << 20)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20  # httpx's decoder inflated a whole 64 KiB chunk at once: 64 MiB
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "identity", "GZIP"])
+def test_single_encodings_still_decode(encoding: str) -> None:
+    doc = b"<rss version='2.0'><channel><title>ok</title></channel></rss>"
+    packed = {
+        "gzip": gzip.compress(doc),
+        "x-gzip": gzip.compress(doc),
+        "deflate": zlib.compress(doc),
+        "identity": doc,
+        "GZIP": gzip.compress(doc),
+    }[encoding]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": encoding}, stream=httpx.ByteStream(packed))
+
+    assert fetch(handler).body == doc
+
+
+def test_unknown_content_encoding_is_refused() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"Content-Encoding": "br"}, stream=httpx.ByteStream(b"\x0b\x01"))
+
+    with pytest.raises(FetchError, match="unsupported Content-Encoding"):
+        fetch(handler)
+
+
+def test_feed_credentials_stay_on_the_feed_origin() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        hops = {
+            "/rss": "https://feeds.example/moved",  # same origin: credentials go along
+            "/moved": "https://cdn.elsewhere.example/rss",  # another origin: they do not
+        }
+        target = hops.get(request.url.path)
+        if target and request.url.host == "feeds.example":
+            return httpx.Response(302, headers={"Location": target})
+        return httpx.Response(200, content=b"<rss/>")
+
+    async def go() -> None:
+        fetcher = Fetcher(FetchConfig(), transport=httpx.MockTransport(handler))
+        try:
+            await fetcher.fetch(
+                "https://feeds.example/rss",
+                etag='"v1"',
+                headers={"Authorization": "Bearer canary-token", "Cookie": "session=canary"},
+            )
+        finally:
+            await fetcher.aclose()
+
+    asyncio.run(go())
+    assert [str(r.url) for r in seen] == [
+        "https://feeds.example/rss",
+        "https://feeds.example/moved",
+        "https://cdn.elsewhere.example/rss",
+    ]
+    assert [r.headers.get("authorization") for r in seen] == ["Bearer canary-token"] * 2 + [None]
+    assert [r.headers.get("cookie") for r in seen] == ["session=canary"] * 2 + [None]
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "same"),
+    [
+        ("https://a.example/x", "https://a.example/y", True),
+        ("http://a.example/x", "https://a.example/y", True),  # upgrade on default ports
+        ("https://a.example/x", "http://a.example/y", False),  # downgrade
+        ("https://a.example/x", "https://a.example:8443/y", False),
+        ("https://a.example/x", "https://b.example/y", False),
+        ("https://a.example/x", "https://sub.a.example/y", False),
+    ],
+)
+def test_same_origin(first: str, second: str, same: bool) -> None:
+    assert same_origin(first, second) is same
+
+
+def test_urls_in_fetch_errors_are_redacted() -> None:
+    url = "https://reader:pa55word-canary@feeds.example/rss?apikey=key-canary&section=world"
+    with pytest.raises(FetchError) as caught:
+        fetch(lambda r: httpx.Response(404), url=url)
+    message = str(caught.value)
+    assert "pa55word-canary" not in message and "key-canary" not in message
+    assert "feeds.example/rss" in message and "section=world" in message

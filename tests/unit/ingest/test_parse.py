@@ -170,3 +170,31 @@ def test_parser_never_raises_on_feed_shaped_garbage(parts: list[bytes]) -> None:
     except ParseError:
         return
     assert isinstance(feed.entries, tuple)
+
+
+def _bomb_dtd() -> str:
+    levels = ['<!ENTITY a0 "' + "x" * 200 + '">']
+    levels += [f'<!ENTITY a{i} "' + f"&a{i - 1};" * 10 + '">' for i in range(1, 8)]
+    return "<!DOCTYPE rss [" + "".join(levels) + "]>"
+
+
+@pytest.mark.parametrize(
+    "prefix",
+    [
+        "<!-- <a ",  # an unclosed comment holding "<a": the old prolog scan stopped there
+        "<!-- a comment that says <rss> --> <a/>",
+        "<!--" + " " * (1 << 20) + "-->",  # the DTD starts after the first MiB
+    ],
+)
+def test_a_dtd_hidden_behind_comments_or_padding_is_still_refused(prefix: str) -> None:
+    doc = f'<?xml version="1.0"?>{prefix}{_bomb_dtd()}<rss version="2.0"><channel><title>&a7;</title>'
+    doc += "<item><title>&a7;</title><link>http://x.example/1</link></item></channel></rss>"
+    with pytest.raises(HostileDocumentError):
+        parse_document(doc.encode(), url="https://x.example/feed")
+
+
+def test_many_references_to_a_small_entity_are_refused() -> None:
+    doc = '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY e "' + "y" * 200 + '">]><rss><channel><title>'
+    doc += "&e;" * 20_000 + "</title></channel></rss>"  # 60 kB that expand to 4 MB
+    with pytest.raises(HostileDocumentError, match=r"add over"):
+        check_not_hostile(doc.encode())

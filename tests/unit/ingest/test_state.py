@@ -78,7 +78,9 @@ def test_forget_drops_only_what_no_feed_listed_since(tmp_path: Path) -> None:
     state.commit([], [old, kept.model_copy(update={"fetched_at": T}), listed])
     state.commit([], [], still_listed=["listed"], listed_at=T - timedelta(days=1))
     assert state.forget(T - timedelta(days=90)) == 1
-    assert set(state.seen(["old", "kept", "listed"])) == {"kept", "listed"}
+    found = state.seen(["old", "kept", "listed"])
+    assert {k for k, r in found.items() if not r.forgotten} == {"kept", "listed"}
+    assert found["old"].forgotten and found["old"].revision == 1  # a tombstone, not nothing
     assert state.seen(["listed"])["listed"].listed_at == T - timedelta(days=1)
     assert state.forget(T - timedelta(days=90)) == 0
     state.close()
@@ -99,4 +101,21 @@ def test_a_version_1_state_file_is_upgraded_in_place(tmp_path: Path) -> None:
     assert state.forget(T) == 1  # falls back to first_seen_at
     state.close()
     with sqlite3.connect(tmp_path / "poller.sqlite3") as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_forgetting_keeps_a_tombstone_with_the_revision(tmp_path: Path) -> None:
+    state = PollerState(tmp_path)
+    state.commit([], [seen("a1", fetched_at=T - timedelta(days=100))])
+    state.commit([], [seen("a1", revision=2, text="edited", fetched_at=T - timedelta(days=95))])
+    assert state.forget(T - timedelta(days=90)) == 1
+    state.close()
+    again = PollerState(tmp_path)
+    record = again.seen(["a1"])["a1"]
+    assert (record.forgotten, record.revision) == (True, 2)
+    assert record.content_hash == seen("a1", revision=2, text="edited").content_hash
+    again.commit([], [seen("a1", revision=3, text="edited again")])  # it came back, edited
+    record = again.seen(["a1"])["a1"]
+    assert (record.forgotten, record.revision) == (False, 3)
+    assert again.forget(T - timedelta(days=90)) == 0
+    again.close()
