@@ -43,7 +43,8 @@ def test_compose_runs_every_stage_with_healthchecks_and_ordering() -> None:
     for name in ("poller", "classifier", "sink"):
         env = services[name]["environment"]
         assert env["WIREWATCH_KAFKA_BOOTSTRAP"] == "kafka:9092"
-        assert env["WIREWATCH_DATABASE_URL"].startswith("postgresql+psycopg://")
+    for name in ("migrate", "sink"):
+        assert services[name]["environment"]["WIREWATCH_DATABASE_URL"].startswith("postgresql+psycopg://")
     kafka_env = services["kafka"]["environment"]
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["prometheus"]["profiles"] == ["monitoring"]
