@@ -60,7 +60,7 @@ def test_sink_runs_as_its_least_privilege_role_and_migrations_as_the_owner() -> 
 
     overlay = yaml.safe_load((K8S / "overlays" / "local" / "kustomization.yaml").read_text())
     urls = {
-        g["name"]: dict(item.split("=", 1) for item in g["literals"])["WIREWATCH_DATABASE_URL"]
+        g["name"]: dict(item.split("=", 1) for item in g["literals"]).get("WIREWATCH_DATABASE_URL", "")
         for g in overlay["secretGenerator"]
     }
     sink = yaml.safe_load((K8S / "base" / "sink.yaml").read_text())
