@@ -91,7 +91,8 @@ def test_every_built_model_file_is_readable_by_other_users(built_cache: Path) ->
 
 
 def test_the_tagger_loads_and_tags_as_the_images_non_root_user(built_cache: Path) -> None:
-    """``wirewatch tag`` over the built cache as uid 10001, the way the classifier starts in the image."""
+    """``wirewatch tag`` over the built cache as uid 10001, the way the classifier starts in the image
+    (with only a scratch folder writable, as under ``readOnlyRootFilesystem``)."""
     setpriv = shutil.which("setpriv")
     if setpriv is None:
         pytest.skip("setpriv (util-linux) is not installed: cannot run as the image's user")
@@ -99,7 +100,11 @@ def test_the_tagger_loads_and_tags_as_the_images_non_root_user(built_cache: Path
         pytest.skip("switching to the image's uid needs root")
     work = Path(tempfile.mkdtemp(prefix="wirewatch-image-home-"))
     try:
-        os.chown(work, IMAGE_UID, IMAGE_UID)  # the user's home: the only place it may write
+        # Kubernetes runs the image with a read-only root: HOME is not writable, /tmp is.
+        work.chmod(0o755)
+        scratch = work / "tmp"
+        scratch.mkdir()
+        os.chown(scratch, IMAGE_UID, IMAGE_UID)
         source = work / "in.jsonl"
         source.write_text(
             json.dumps({"id": "a1", "title": "Gunmen kidnap mayor", "text": "Armed men abducted the mayor."})
@@ -109,6 +114,7 @@ def test_the_tagger_loads_and_tags_as_the_images_non_root_user(built_cache: Path
         env = {
             "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
             "HOME": str(work),
+            "TMPDIR": str(scratch),
             "PYTHONPATH": str(ROOT),
             MODEL_CACHE_ENV: str(built_cache),
             "HF_HUB_OFFLINE": "1",
