@@ -50,9 +50,11 @@ test: backbone up tools
 # Deployment checks run by tests/unit/test_deploy_*.py; each test skips, saying so, without its tool.
 # docker-compose (Debian's package) only validates docker-compose.yml; no engine is needed.
 # promtool (Debian's prometheus package) checks the Prometheus config, rules and rule unit tests.
+# kustomize: kubectl's built-in one, else built once into .cache/bin from the Go module proxy.
 # hadolint and the Kubernetes/KEDA schemas come with the dev extras (PyPI).
 tools:
 	@command -v docker-compose >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null; } || echo "warning: docker-compose not installed; its validation test will skip"; }
+	@command -v kubectl >/dev/null || command -v kustomize >/dev/null || test -x .cache/bin/kustomize || { echo "building kustomize from the Go module proxy (a few minutes, once)"; GOBIN=$(CURDIR)/.cache/bin go install sigs.k8s.io/kustomize/kustomize/v5@v5.5.0 || echo "warning: kustomize not installed; the Kubernetes render tests will skip"; }
 	@command -v promtool >/dev/null || { DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } || echo "warning: promtool not installed; the alert tests will skip"; }
 
 bench: backbone up
