@@ -211,7 +211,11 @@ def build_e5(folder: Path) -> Path:
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    save_file(e5_state_dict(image), str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    weights = tmp / "model.safetensors"
+    save_file(e5_state_dict(image), str(weights), metadata={"format": "pt"})
+    # safetensors writes owner-only (0600) whatever the umask; images build as root and serve as
+    # another user, who must read the weights (the ONNX digest reads them on every start).
+    weights.chmod(0o644)
     (tmp / "config.json").write_text(json.dumps(e5_config(image), indent=2))
     shutil.copyfile(e5_tokenizer_file(), tmp / "tokenizer.json")
     (tmp / "tokenizer_config.json").write_text(json.dumps(_E5_TOKENIZER_CONFIG, indent=2))

@@ -8,11 +8,12 @@ import threading
 from collections.abc import Callable, Sequence
 
 from prometheus_client import Histogram
+from pydantic import SecretStr
 from sqlalchemy import text
 
-from store.config import SinkSettings
+from store.config import MigrateSettings, SinkSettings
 from store.database import make_engine
-from store.migrate import upgrade
+from store.migrate import ServiceRole, apply_role_grants, upgrade, wait_for_database
 from store.sink import TaggedArticleWriter
 from wirewatch.contract import ArticleTagged, utcnow
 from wirewatch.kafka import ensure_topics
@@ -33,16 +34,31 @@ def add_migrate_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    settings = load_settings(SinkSettings)
+    """Wait for the database, upgrade the schema, then (at head) create/grant the service roles."""
+    settings = load_settings(MigrateSettings)
     setup_logging(settings.log_level, settings.log_format)
     # No statement limit: a migration may rebuild an index on a large table.
     engine = make_engine(settings.database_url.get_secret_value(), statement_timeout=None)
     try:
+        wait_for_database(engine, settings.migrate_wait_seconds)
         upgrade(engine, args.revision)
+        log.info("database schema at %s", args.revision)
+        if args.revision == "head":
+            roles = [
+                ServiceRole(settings.sink_db_role, writes=True, password=_secret(settings.sink_db_password)),
+                ServiceRole(
+                    settings.reader_db_role, writes=False, password=_secret(settings.reader_db_password)
+                ),
+            ]
+            with engine.begin() as connection:
+                apply_role_grants(connection, roles)
     finally:
         engine.dispose()
-    log.info("database schema at %s", args.revision)
     return 0
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return None if value is None else value.get_secret_value()
 
 
 def run_store(args: argparse.Namespace, stop: threading.Event | None = None) -> int:

@@ -19,3 +19,18 @@ class SinkSettings(ServiceSettings):
     store_poll_timeout_ms: int = Field(default=500, ge=10)
     database_statement_timeout: float = Field(default=60.0, ge=0)
     """Seconds one SQL statement of the sink may run (0: no limit); well under max.poll.interval."""
+
+
+class MigrateSettings(SinkSettings):
+    """``wirewatch migrate``: the owner's URL (``database_url``) plus the service roles to provision.
+
+    A password here makes ``migrate`` create that role (LOGIN) when it is missing and the owner may
+    (superuser or CREATEROLE); either way every existing role gets its grants on every run.
+    """
+
+    sink_db_role: str = "wirewatch_sink"
+    sink_db_password: SecretStr | None = None
+    reader_db_role: str = "wirewatch_reader"
+    reader_db_password: SecretStr | None = None
+    migrate_wait_seconds: float = Field(default=120.0, ge=0)
+    """How long ``migrate`` waits for the database to accept connections (a server still starting)."""

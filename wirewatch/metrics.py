@@ -25,6 +25,24 @@ log = logging.getLogger(__name__)
 ReadinessCheck = Callable[[], bool]
 LivenessCheck = Callable[[], bool]
 
+DEAD_LETTER_REASONS = (
+    "empty",
+    "invalid_json",
+    "schema",
+    "constraint",
+    "limit",
+    "field_too_long",
+    "tagger_error",
+)
+"""Every ``PoisonMessageError`` reason raised in the code base, the SQLSTATE-mapped ones of
+``store.database.POISON_SQLSTATE_CLASSES`` included (a unit test keeps the list whole).
+
+Their ``wirewatch_records_failed_total`` series are exported at zero from start-up by the services
+that dead-letter, so the first dead letter is an *increase* the alert sees; a series that first
+appears at 1 reads as no increase to ``increase()``.
+"""
+DEAD_LETTERING_SERVICES = frozenset({"classify", "store"})
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 FRESHNESS_BUCKETS = (1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 
@@ -47,6 +65,9 @@ class ServiceMetrics:
             ["service", "reason"],
             registry=self.registry,
         )
+        if service in DEAD_LETTERING_SERVICES:
+            for reason in DEAD_LETTER_REASONS:
+                self.records_failed.labels(service, reason)  # at zero until the first dead letter
         self.batch_retries = Counter(
             "wirewatch_batch_retries_total",
             "Batches held back by a retriable error",

@@ -7,7 +7,7 @@
 #   role wirewatch        / password wirewatch        LOGIN CREATEDB (tests
 #                                                     create their own databases)
 #   role wirewatch_reader / password wirewatch_reader LOGIN, no privileges yet
-#   role wirewatch_sink   / password wirewatch_sink   LOGIN, writes granted by migration 0002
+#   role wirewatch_sink   / password wirewatch_sink   LOGIN, writes granted by `wirewatch migrate`
 #                                                     (migrations grant SELECT)
 #   database wirewatch owned by wirewatch
 # Does not own the server's data or config beyond that: a server that already
@@ -172,7 +172,7 @@ END
 $$;
 ALTER ROLE wirewatch WITH LOGIN CREATEDB NOSUPERUSER PASSWORD 'wirewatch';
 ALTER ROLE wirewatch_reader WITH LOGIN NOCREATEDB NOSUPERUSER PASSWORD 'wirewatch_reader';
--- The sink's least-privilege role: migration 0002 lets it write the three tables and nothing else.
+-- The sink's least-privilege role: `wirewatch migrate` lets it write its tables and nothing else.
 ALTER ROLE wirewatch_sink WITH LOGIN NOCREATEDB NOCREATEROLE NOSUPERUSER PASSWORD 'wirewatch_sink';
 SELECT 'CREATE DATABASE wirewatch OWNER wirewatch'
 WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'wirewatch')

@@ -1,2 +1,2 @@
--- The read-only role downstream services use; migrations grant it SELECT.
+-- The read-only role downstream services use; `wirewatch migrate` grants it SELECT on every run.
 CREATE ROLE wirewatch_reader LOGIN PASSWORD 'wirewatch_reader';

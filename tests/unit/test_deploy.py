@@ -43,7 +43,8 @@ def test_compose_runs_every_stage_with_healthchecks_and_ordering() -> None:
     for name in ("poller", "classifier", "sink"):
         env = services[name]["environment"]
         assert env["WIREWATCH_KAFKA_BOOTSTRAP"] == "kafka:9092"
-        assert env["WIREWATCH_DATABASE_URL"].startswith("postgresql+psycopg://")
+    for name in ("migrate", "sink"):
+        assert services[name]["environment"]["WIREWATCH_DATABASE_URL"].startswith("postgresql+psycopg://")
     kafka_env = services["kafka"]["environment"]
     assert kafka_env["KAFKA_PROCESS_ROLES"] == "broker,controller"
     assert services["prometheus"]["profiles"] == ["monitoring"]
@@ -59,7 +60,7 @@ def test_sink_runs_as_its_least_privilege_role_and_migrations_as_the_owner() -> 
 
     overlay = yaml.safe_load((K8S / "overlays" / "local" / "kustomization.yaml").read_text())
     urls = {
-        g["name"]: dict(item.split("=", 1) for item in g["literals"])["WIREWATCH_DATABASE_URL"]
+        g["name"]: dict(item.split("=", 1) for item in g["literals"]).get("WIREWATCH_DATABASE_URL", "")
         for g in overlay["secretGenerator"]
     }
     sink = yaml.safe_load((K8S / "base" / "sink.yaml").read_text())
