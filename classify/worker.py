@@ -17,7 +17,7 @@ from typing import Protocol
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
-from wirewatch.contract import ArticleSeen, ArticleTagged, decode_seen, encode, utcnow
+from wirewatch.contract import ArticleSeen, ArticleTagged, EventLocation, decode_seen, encode, utcnow
 from wirewatch.errors import PoisonMessageError
 from wirewatch.kafka import Failure, produce_all
 
@@ -44,6 +44,10 @@ class ArticleTagger(Protocol):
     def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]: ...
 
 
+Locator = Callable[[ArticleSeen], EventLocation]
+"""Where an article's event happened (``classify.geo.locator.ArticleLocator``)."""
+
+
 class TaggingHandler:
     """Batch handler: decode -> tag -> produce and wait for acks -> report poison."""
 
@@ -53,8 +57,10 @@ class TaggingHandler:
         producer: KafkaProducer,
         output_topic: str,
         on_inference: Callable[[int, float], None] | None = None,
+        locator: Locator | None = None,
     ) -> None:
         self._tagger = tagger
+        self._locator = locator
         self._producer = producer
         self._topic = output_topic
         self._on_inference = on_inference or (lambda size, seconds: None)
@@ -81,6 +87,7 @@ class TaggingHandler:
                     model_name=self._tagger.model_name,
                     model_version=self._tagger.model_version,
                     classified_at=now,
+                    location=self._locator(article) if self._locator else None,
                 )
                 for article, result in zip(articles, results, strict=True)
             ]

@@ -112,7 +112,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
 
 def evaluate(data_dir: Path, gaz: Gazetteer) -> list[Report]:
     gold = {g["id"]: g for g in read_jsonl(data_dir / "geo_dev.jsonl")}
-    items = read_jsonl(data_dir / "classifier_dev.jsonl") + read_jsonl(data_dir / "classifier_train.jsonl")[:200]
+    items = (
+        read_jsonl(data_dir / "classifier_dev.jsonl") + read_jsonl(data_dir / "classifier_train.jsonl")[:200]
+    )
     reports = {"train": Report("train (200, tuning)"), "dev": Report("dev (102, held out)")}
     elapsed = {"train": 0.0, "dev": 0.0}
     for item in items:
@@ -130,8 +132,12 @@ def evaluate(data_dir: Path, gaz: Gazetteer) -> list[Report]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m classify.geo.evaluate", description=__doc__.split("\n")[0])
-    parser.add_argument("--data-dir", default="../shared/data", help="folder with geo_dev.jsonl and the texts")
+    parser = argparse.ArgumentParser(
+        prog="python -m classify.geo.evaluate", description=__doc__.split("\n")[0]
+    )
+    parser.add_argument(
+        "--data-dir", default="../shared/data", help="folder with geo_dev.jsonl and the texts"
+    )
     parser.add_argument("--cache-dir", default=None, help="where the built gazetteer is cached")
     parser.add_argument("--errors", choices=("train", "dev"), help="print the wrong items of a split")
     parser.add_argument("--json", action="store_true")

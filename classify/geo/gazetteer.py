@@ -43,13 +43,25 @@ smaller ones they add far more false matches than places."""
 
 
 ISO_OVERRIDES: dict[tuple[str, str], str] = {
-    ("ES", "Andalusia"): "ES-AN", ("ES", "Balearic Islands"): "ES-IB", ("ES", "Navarre"): "ES-NC",
-    ("ES", "Canary Islands"): "ES-CN", ("ES", "Castille-La Mancha"): "ES-CM",
-    ("ES", "Castille and Leon"): "ES-CL", ("ES", "Catalonia"): "ES-CT",
-    ("ES", "Basque Country"): "ES-PV", ("ES", "Valencia"): "ES-VC", ("CL", "O'Higgins"): "CL-LI",
-    ("VE", "Vargas"): "VE-X", ("CO", "Bogota D.C."): "CO-DC", ("MX", "Mexico City"): "MX-CMX",
-    ("MX", "Mexico"): "MX-MEX", ("NG", "Nassarawa"): "NG-NA", ("BR", "Federal District"): "BR-DF",
-    ("HN", "Bay Islands"): "HN-IB", ("AR", "Buenos Aires F.D."): "AR-C", ("AR", "Buenos Aires"): "AR-B",
+    ("ES", "Andalusia"): "ES-AN",
+    ("ES", "Balearic Islands"): "ES-IB",
+    ("ES", "Navarre"): "ES-NC",
+    ("ES", "Canary Islands"): "ES-CN",
+    ("ES", "Castille-La Mancha"): "ES-CM",
+    ("ES", "Castille and Leon"): "ES-CL",
+    ("ES", "Catalonia"): "ES-CT",
+    ("ES", "Basque Country"): "ES-PV",
+    ("ES", "Valencia"): "ES-VC",
+    ("CL", "O'Higgins"): "CL-LI",
+    ("VE", "Vargas"): "VE-X",
+    ("CO", "Bogota D.C."): "CO-DC",
+    ("MX", "Mexico City"): "MX-CMX",
+    ("MX", "Mexico"): "MX-MEX",
+    ("NG", "Nassarawa"): "NG-NA",
+    ("BR", "Federal District"): "BR-DF",
+    ("HN", "Bay Islands"): "HN-IB",
+    ("AR", "Buenos Aires F.D."): "AR-C",
+    ("AR", "Buenos Aires"): "AR-B",
 }
 """GeoNames admin1 names (English) whose ISO 3166-2 name (local language) does not match by
 spelling; only for the countries the feeds cover."""
@@ -296,8 +308,16 @@ def build() -> Gazetteer:
         pid = len(places)
         pop = int(c["population"])
         places.append(
-            Place(pid, "city", c["name"], cc, key if key in g.admin1 else None,
-                  c["latitude"], c["longitude"], pop)
+            Place(
+                pid,
+                "city",
+                c["name"],
+                cc,
+                key if key in g.admin1 else None,
+                c["latitude"],
+                c["longitude"],
+                pop,
+            )
         )
         add(fold(c["name"]), pid)
         if pop >= MIN_ALT_NAME_POPULATION:

@@ -51,10 +51,11 @@ MAX_TEXT_CHARS = 6_000
 MAX_EVIDENCE_CHARS = 240
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“¿¡A-ZÁÉÍÓÚÑ])|\n+")
-_JOINER = re.compile(r"^[ .\-'’]{0,3}$")
+_JOINER = re.compile("^[ .\\-'\u2019]{0,3}$")
 _DATELINE = re.compile(
     r"^\s*([A-ZÁÉÍÓÚÑ][\wÁÉÍÓÚÑáéíóúñ .'-]{1,40}?)\s*(?:,[^\n(]{0,40})?\s*"
-    r"(?:\((?:EFE|AP|AFP|Reuters|Europa Press|Xinhua|ANSA|dpa|DPA|Sputnik|NTN24|AFP/EFE)\)|[.,]?\s*[—–-]{1,2}|\.-)"
+    r"(?:\((?:EFE|AP|AFP|Reuters|Europa Press|Xinhua|ANSA|dpa|DPA|Sputnik|NTN24|AFP/EFE)\)"
+    "|[.,]?\\s*[\u2014\u2013-]{1,2}|\\.-)"
 )
 _GENERIC_TLDS = frozenset({"tv", "io", "me", "ly", "fm", "ai", "cc", "ws", "to", "gg", "la", "is", "it"})
 _CARTEL = frozenset({"cartel", "carteles", "tren", "clan"})
@@ -171,7 +172,9 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
         found = None
         if caps[i]:
             j_max = i + 1
-            while j_max < min(n, i + gaz.max_words) and _JOINER.match(text[toks[j_max - 1].end() : toks[j_max].start()]):
+            while j_max < min(n, i + gaz.max_words) and _JOINER.match(
+                text[toks[j_max - 1].end() : toks[j_max].start()]
+            ):
                 j_max += 1
             for j in range(j_max, i, -1):
                 if not caps[j - 1] and j - 1 > i:
@@ -196,22 +199,43 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
         places = _plausible(places, key, text, toks, caps, folded, i, j, starts[sent])
         if places or dem:
             in_title = start <= title_end
-            pos_w = 2.0 if in_title else (1.6 if sent <= (1 if title_end >= 0 else 0) else 1.0 / (1 + 0.2 * sent))
+            pos_w = (
+                2.0 if in_title else (1.6 if sent <= (1 if title_end >= 0 else 0) else 1.0 / (1 + 0.2 * sent))
+            )
             after = folded[j] if j < n else ""
             before = folded[i - 2] if i >= 2 and prev in ("de", "del", "of") else prev
             cartel = before in _CARTEL or after in _CARTEL
             origin = before in ORIGIN_BEFORE
             weight = pos_w * (0.25 if cartel else 1.0) * (0.15 if origin else 1.0)
             out.append(
-                _Mention(start, end, sent, text[start:end], key, places, dem if not places else dem,
-                         weight, prev in LOCATIVE_BEFORE, start < dateline_end)
+                _Mention(
+                    start,
+                    end,
+                    sent,
+                    text[start:end],
+                    key,
+                    places,
+                    dem,
+                    weight,
+                    prev in LOCATIVE_BEFORE,
+                    start < dateline_end,
+                )
             )
         i = j
     return out
 
 
-def _plausible(places: list[Place], key: str, text: str, toks: list[re.Match[str]], caps: list[bool],
-               folded: list[str], i: int, j: int, sentence_start: int) -> list[Place]:
+def _plausible(
+    places: list[Place],
+    key: str,
+    text: str,
+    toks: list[re.Match[str]],
+    caps: list[bool],
+    folded: list[str],
+    i: int,
+    j: int,
+    sentence_start: int,
+) -> list[Place]:
     """Drop readings a name can hardly have here: a small town that is also a common word, a
     surname ("Fernando Rosales"), a neighbourhood or building ("colonia Miravalle")."""
     single = j - i == 1
@@ -220,14 +244,27 @@ def _plausible(places: list[Place], key: str, text: str, toks: list[re.Match[str
     if before in FACILITY_BEFORE or prev in FACILITY_BEFORE:
         return [p for p in places if p.kind == "country"]
     strong = before in STRONG_LOCATIVE
-    prev_cap = i > 0 and caps[i - 1] and toks[i - 1].start() > sentence_start and \
-        _JOINER.match(text[toks[i - 1].end() : toks[i].start()]) is not None
+    prev_cap = (
+        i > 0
+        and caps[i - 1]
+        and toks[i - 1].start() > sentence_start
+        and _JOINER.match(text[toks[i - 1].end() : toks[i].start()]) is not None
+    )
     # "Club de Leones", "Universidad de X": a capitalised word, then "de", then the name.
-    org_of = i >= 2 and prev in ("de", "del") and caps[i - 2] and toks[i - 2].start() > sentence_start \
+    org_of = (
+        i >= 2
+        and prev in ("de", "del")
+        and caps[i - 2]
+        and toks[i - 2].start() > sentence_start
         and folded[i - 2] not in LOCATIVE_BEFORE
-    next_cap = j < len(toks) and caps[j] and _JOINER.match(text[toks[j - 1].end() : toks[j].start()]) is not None
+    )
+    next_cap = (
+        j < len(toks) and caps[j] and _JOINER.match(text[toks[j - 1].end() : toks[j].start()]) is not None
+    )
     admin1_named = before in ADMIN1_WORDS and any(p.kind == "admin1" for p in places)
-    at_start = toks[i].start() <= sentence_start + 1 or text[sentence_start : toks[i].start()].strip(" \"“¿¡(") == ""
+    at_start = (
+        toks[i].start() <= sentence_start + 1 or text[sentence_start : toks[i].start()].strip(' "“¿¡(') == ""
+    )
     kept = []
     for p in places:
         if admin1_named and p.kind != "admin1":
@@ -236,9 +273,9 @@ def _plausible(places: list[Place], key: str, text: str, toks: list[re.Match[str
             continue
         if p.kind == "admin1" and single and prev_cap:
             continue
-        if p.kind != "country" and single and not strong and p.population < 100_000 * (p.kind == "city") + 1:
-            if key in NOT_PLACES or len(key) < 4:
-                continue
+        common = single and not strong and (key in NOT_PLACES or len(key) < 4)
+        if p.kind == "city" and p.population < 100_000 and common:
+            continue
         if p.kind == "admin1" and single and key in NOT_PLACES and not strong:
             continue
         if p.kind == "city" and p.population < 100_000 and org_of and not strong:
@@ -263,13 +300,18 @@ def _supported(mentions: list[_Mention], hint: str | None) -> list[_Mention]:
     for m in mentions:
         keys_by_country = {p.country for p in m.candidates if p.kind != "country"}
         backed = {
-            c for c in keys_by_country
-            if c == hint or support.get(c, set()) - {m.key}
+            c
+            for c in keys_by_country
+            if c == hint
+            or support.get(c, set()) - {m.key}
             or any(o.key != m.key and any(q.country == c for q in o.candidates) for o in mentions)
         }
         cands = [
-            p for p in m.candidates
-            if p.kind == "country" or p.country in backed or m.locative
+            p
+            for p in m.candidates
+            if p.kind == "country"
+            or p.country in backed
+            or m.locative
             or (p.kind == "city" and p.population >= 200_000)
         ]
         if cands or m.demonym:
@@ -339,8 +381,9 @@ def _prior(p: Place) -> float:
 # ---- 3. the event -------------------------------------------------------------------------------
 
 
-def _decide(gaz: Gazetteer, text: str, mentions: list[_Mention], readings: list[Place | None],
-            hint: str | None) -> Location:
+def _decide(
+    gaz: Gazetteer, text: str, mentions: list[_Mention], readings: list[Place | None], hint: str | None
+) -> Location:
     country_score: dict[str, float] = defaultdict(float)
     for m, r in zip(mentions, readings, strict=True):
         foreign_dateline = m.dateline and hint is not None and r is not None and r.country != hint
@@ -367,7 +410,8 @@ def _decide(gaz: Gazetteer, text: str, mentions: list[_Mention], readings: list[
             cities.append((w, idx, m, r))
     chosen_admin1 = (
         min(admin1_score, key=lambda a: (-admin1_score[a], _first_admin1(mentions, readings, a)))
-        if admin1_score else None
+        if admin1_score
+        else None
     )
     city: tuple[float, int, _Mention, Place] | None = None
     if cities:
@@ -384,21 +428,33 @@ def _decide(gaz: Gazetteer, text: str, mentions: list[_Mention], readings: list[
         if metro is not None:
             p, sub = metro, True
         a = gaz.admin1_of(p)
-        return Location(country, a.name if a else None, a.code if a else None, p.name,
-                        round(p.lat, 5), round(p.lon, 5), "sub-city" if sub else "city",
-                        _evidence(text, m))
+        return Location(
+            country,
+            a.name if a else None,
+            a.code if a else None,
+            p.name,
+            round(p.lat, 5),
+            round(p.lon, 5),
+            "sub-city" if sub else "city",
+            _evidence(text, m),
+        )
     if chosen_admin1:
         a = gaz.admin1[chosen_admin1]
         p = gaz.places[a.place_id]
-        m = next(mm for mm, r in zip(mentions, readings, strict=True) if r is not None and r.admin1 == chosen_admin1)
+        m = next(
+            mm
+            for mm, r in zip(mentions, readings, strict=True)
+            if r is not None and r.admin1 == chosen_admin1
+        )
         return Location(country, a.name, a.code, None, p.lat, p.lon, "admin1", _evidence(text, m))
     p = gaz.places[gaz.countries[country]] if country in gaz.countries else None
     m = next(
         (mm for mm, r in zip(mentions, readings, strict=True) if (r is not None and r.country == country)),
         next((mm for mm in mentions if mm.demonym == country), mentions[0]),
     )
-    return Location(country, None, None, None, p.lat if p else None, p.lon if p else None, "country",
-                    _evidence(text, m))
+    return Location(
+        country, None, None, None, p.lat if p else None, p.lon if p else None, "country", _evidence(text, m)
+    )
 
 
 def _metro_of(gaz: Gazetteer, p: Place) -> Place | None:

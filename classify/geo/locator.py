@@ -1,0 +1,64 @@
+"""The classifier's entry point to geolocation: an article in, its event's location out.
+
+:class:`ArticleLocator` loads the gazetteer once (from the model cache when it was built
+before) and turns each :class:`~wirewatch.contract.ArticleSeen` into the contract's
+:class:`~wirewatch.contract.EventLocation`. The hint is the feed's declared country, else the
+country of the article's domain. ``locate_fields`` is the same for offline rows
+(``wirewatch tag``).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from classify.geo.gazetteer import load
+from classify.geo.locate import Location, country_from_url, locate
+from wirewatch.contract import ArticleSeen, EventLocation
+
+log = logging.getLogger(__name__)
+
+
+class ArticleLocator:
+    """Callable: ``ArticleSeen`` -> ``EventLocation``. Build once per process (a few seconds)."""
+
+    def __init__(self, cache_dir: str | Path | None = None) -> None:
+        started = time.perf_counter()
+        self._gaz = load(str(cache_dir) if cache_dir is not None else None)
+        log.info(
+            "gazetteer loaded in %.1f s (%d places)", time.perf_counter() - started, len(self._gaz.places)
+        )
+
+    def locate(
+        self, *, title: str, text: str, url: str | None = None, country: str | None = None
+    ) -> Location:
+        return locate(self._gaz, title, text, country or country_from_url(url))
+
+    def __call__(self, article: ArticleSeen) -> EventLocation:
+        found = self.locate(
+            title=article.title,
+            text=article.text or article.summary,
+            url=article.url,
+            country=article.country_hint,
+        )
+        return EventLocation.model_validate(found.to_json())
+
+    def locate_fields(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The ``location`` object for an offline input line (``title``, ``text``, optional
+        ``url`` and ``country``)."""
+        found = self.locate(
+            title=row.get("title") or "",
+            text=row.get("text") or "",
+            url=row.get("url"),
+            country=row.get("country"),
+        )
+        return found.to_json()
+
+
+def default_locator() -> ArticleLocator:
+    """The locator with the gazetteer cached beside the encoder (``WIREWATCH_MODEL_CACHE``)."""
+    from classify.backbone import model_cache_root
+
+    return ArticleLocator(model_cache_root())
