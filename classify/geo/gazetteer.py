@@ -152,6 +152,20 @@ def _clean_iso_name(name: str) -> list[str]:
     return [n for n in out if n]
 
 
+_DIVISION_FORMS = (
+    "{} state",
+    "{} province",
+    "{} department",
+    "{} region",
+    "state of {}",
+    "estado de {}",
+    "provincia de {}",
+    "departamento de {}",
+    "departamento del {}",
+    "region de {}",
+)
+
+
 def _admin1_alias(name: str) -> str:
     kept = [w for w in fold(name).split() if w not in ADMIN1_WORDS]
     return " ".join(kept)
@@ -300,6 +314,9 @@ def build() -> Gazetteer:
         for n in {name, *iso_names, *ADMIN1_EXTRA_NAMES.get(code or "", ())}:
             add(fold(n), pid)
             add(_admin1_alias(n), pid)
+            # "Niger State", "estado de Sinaloa": a division named as one is never a country.
+            for form in _DIVISION_FORMS:
+                add(form.format(_admin1_alias(n) or fold(n)), pid)
 
     # Towns.
     for c in cities:

@@ -241,7 +241,7 @@ def _plausible(
     single = j - i == 1
     prev = folded[i - 1] if i > 0 else ""
     before = folded[i - 2] if i >= 2 and prev in ("de", "del", "of") else prev
-    if before in FACILITY_BEFORE or prev in FACILITY_BEFORE:
+    if prev in FACILITY_BEFORE:
         return [p for p in places if p.kind == "country"]
     strong = before in STRONG_LOCATIVE
     prev_cap = (
@@ -313,6 +313,7 @@ def _supported(mentions: list[_Mention], hint: str | None) -> list[_Mention]:
             or p.country in backed
             or m.locative
             or (p.kind == "city" and p.population >= 200_000)
+            or (p.kind == "admin1" and len(keys_by_country) == 1)
         ]
         if cands or m.demonym:
             m.candidates = cands
