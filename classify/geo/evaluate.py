@@ -65,7 +65,7 @@ class Report:
 
 
 def same_admin1(gaz: Gazetteer, gold: dict[str, Any], pred: Location) -> bool:
-    if not pred.admin1_name or pred.country != gold["country"]:
+    if not pred.admin1_name or not pred.country or pred.country != gold["country"]:
         return False
     gold_key = gaz.admin1_key_for(gold["country"], gold["admin1"])
     pred_key = gaz.admin1_key_for(pred.country, pred.admin1_name)

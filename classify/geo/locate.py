@@ -48,6 +48,7 @@ Precision = Literal["none", "country", "admin1", "city", "sub-city"]
 
 MAX_TEXT_CHARS = 6_000
 """Only the lead of an article is read: the event is told there, and it bounds the time."""
+MAX_TITLE_CHARS = 500
 MAX_EVIDENCE_CHARS = 240
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“¿¡A-ZÁÉÍÓÚÑ])|\n+")
@@ -121,7 +122,7 @@ def country_from_url(url: str | None) -> str | None:
 
 def locate(gaz: Gazetteer, title: str, text: str, hint: str | None = None) -> Location:
     """The location of the event an article reports (``NOWHERE`` when the text names none)."""
-    head = title.strip()
+    head = title.strip()[:MAX_TITLE_CHARS]
     body = text[:MAX_TEXT_CHARS]
     full = f"{head}\n{body}" if head else body
     title_end = len(head) if head else -1
@@ -448,13 +449,20 @@ def _decide(
             if r is not None and r.admin1 == chosen_admin1
         )
         return Location(country, a.name, a.code, None, p.lat, p.lon, "admin1", _evidence(text, m))
-    p = gaz.places[gaz.countries[country]] if country in gaz.countries else None
+    home = gaz.places[gaz.countries[country]] if country in gaz.countries else None
     m = next(
         (mm for mm, r in zip(mentions, readings, strict=True) if (r is not None and r.country == country)),
         next((mm for mm in mentions if mm.demonym == country), mentions[0]),
     )
     return Location(
-        country, None, None, None, p.lat if p else None, p.lon if p else None, "country", _evidence(text, m)
+        country,
+        None,
+        None,
+        None,
+        home.lat if home else None,
+        home.lon if home else None,
+        "country",
+        _evidence(text, m),
     )
 
 

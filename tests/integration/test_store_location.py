@@ -48,7 +48,9 @@ def test_message_without_location_keeps_the_stored_one(migrated_engine: Engine) 
     _save(migrated_engine, located)
     _save(migrated_engine, tagged(seen("geo2", revision=2)))  # an older classifier: no location
     with Session(migrated_engine) as s:
-        row = s.execute(select(articles.c.revision, articles.c.place).where(articles.c.article_id == "geo2")).one()
+        row = s.execute(
+            select(articles.c.revision, articles.c.place).where(articles.c.article_id == "geo2")
+        ).one()
     assert tuple(row) == (2, "Quevedo")
 
 

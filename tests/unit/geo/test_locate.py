@@ -20,7 +20,11 @@ def gaz(tmp_path_factory: pytest.TempPathFactory) -> Gazetteer:
 
 
 def test_city_with_its_province_resolves_to_ecuador_not_spain(gaz: Gazetteer) -> None:
-    loc = locate(gaz, "Frustran secuestro en Quevedo", "La policía frustró un secuestro en Quevedo, Los Ríos, este martes.")
+    loc = locate(
+        gaz,
+        "Frustran secuestro en Quevedo",
+        "La policía frustró un secuestro en Quevedo, Los Ríos, este martes.",
+    )
     assert (loc.country, loc.admin1_code, loc.place) == ("EC", "EC-R", "Quevedo")
     assert loc.precision == "city"
     assert "Quevedo" in (loc.evidence or "")
@@ -53,7 +57,9 @@ def test_demonym_alone_gives_the_country(gaz: Gazetteer) -> None:
 
 
 def test_no_place_is_none(gaz: Gazetteer) -> None:
-    loc = locate(gaz, "A quiet thriller", "The film follows a mother whose son is taken; the acting is strong.")
+    loc = locate(
+        gaz, "A quiet thriller", "The film follows a mother whose son is taken; the acting is strong."
+    )
     assert loc.precision == "none"
     assert loc.to_json() == EventLocation().model_dump()
 

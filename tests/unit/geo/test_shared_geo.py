@@ -13,9 +13,7 @@ import pytest
 from classify.geo.evaluate import evaluate
 from classify.geo.gazetteer import load
 
-DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
-
-pytestmark = pytest.mark.skipif(not (DATA / "geo_dev.jsonl").exists(), reason="../shared/data absent")
+pytestmark = pytest.mark.shared_data
 
 FLOORS = {
     "train (200, tuning)": {"country": 0.86, "admin1": 0.72, "city": 0.60},
@@ -23,10 +21,13 @@ FLOORS = {
 }
 
 
-def test_accuracy_per_level_stays_above_floors() -> None:
+def test_accuracy_per_level_stays_above_floors(shared_dir: Path) -> None:
     from classify.backbone import model_cache_root
 
-    reports = evaluate(DATA, load(str(model_cache_root())))
+    data = shared_dir / "data"
+    if not (data / "geo_dev.jsonl").exists():
+        pytest.skip("../shared/data/geo_dev.jsonl is not present")
+    reports = evaluate(data, load(str(model_cache_root())))
     for report in reports:
         for level, floor in FLOORS[report.split].items():
             got = report.scores[level].accuracy
