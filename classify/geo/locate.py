@@ -49,6 +49,9 @@ Precision = Literal["none", "country", "admin1", "city", "sub-city"]
 MAX_TEXT_CHARS = 6_000
 """Only the lead of an article is read: the event is told there, and it bounds the time."""
 MAX_TITLE_CHARS = 500
+HINT_BONUS = 4.0
+"""Score a reading in the feed's declared country gains: enough to pick Córdoba, Argentina for
+an Argentine outlet, not enough to outweigh a country named in the text."""
 MAX_EVIDENCE_CHARS = 240
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“¿¡A-ZÁÉÍÓÚÑ])|\n+")
@@ -335,8 +338,11 @@ def _local_news(gaz: Gazetteer, text: str, hint: str) -> Location:
 
 
 def _read(gaz: Gazetteer, mentions: list[_Mention], hint: str | None) -> list[Place | None]:
+    """The reading of each mention: its candidates scored by prior and by what the *other*
+    names in the text support (a name never supports itself: "Trujillo" the Venezuelan state
+    does not vouch for Trujillo the Venezuelan town)."""
     named_countries: dict[str, float] = defaultdict(float)
-    named_admin1: dict[str, float] = defaultdict(float)
+    named_admin1: dict[str, set[str]] = defaultdict(set)
     for m in mentions:
         if m.demonym:
             named_countries[m.demonym] += 0.5
@@ -344,21 +350,21 @@ def _read(gaz: Gazetteer, mentions: list[_Mention], hint: str | None) -> list[Pl
             if p.kind == "country":
                 named_countries[p.country] += 1.0
             elif p.kind == "admin1" and p.admin1:
-                named_admin1[p.admin1] += 1.0
+                named_admin1[p.admin1].add(m.key)
     readings: list[Place | None] = [None] * len(mentions)
     for _ in range(2):
-        resolved = [r for r in readings if r is not None]
+        resolved = [(mentions[k].key, r) for k, r in enumerate(readings) if r is not None]
         for idx, m in enumerate(mentions):
             best, best_score = None, -math.inf
             for p in m.candidates:
                 s = _prior(p)
                 s += 3.0 * min(named_countries.get(p.country, 0.0), 2.0)
                 if hint and p.country == hint:
-                    s += 2.5
-                if p.kind == "city" and p.admin1 and named_admin1.get(p.admin1):
+                    s += HINT_BONUS
+                if p.kind == "city" and p.admin1 and named_admin1.get(p.admin1, set()) - {m.key}:
                     s += 4.0
-                for r in resolved:
-                    if r is p or r.kind == "country":
+                for key, r in resolved:
+                    if key == m.key or r.kind == "country":
                         continue
                     if r.country == p.country:
                         s += 1.0

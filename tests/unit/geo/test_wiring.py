@@ -68,8 +68,10 @@ def test_worker_puts_the_location_on_the_tagged_message(locator: ArticleLocator)
 
 
 def test_worker_uses_the_feed_country_hint(locator: ArticleLocator) -> None:
-    text = "Un comerciante fue secuestrado en San José el lunes por la noche."
-    assert _through_worker(locator, title="", text=text, country_hint="CR").country == "CR"
+    text = "Un comerciante fue secuestrado en Santa Cruz el lunes por la noche."
+    assert _through_worker(locator, title="", text=text).country == "BO"  # the largest Santa Cruz
+    assert _through_worker(locator, title="", text=text, country_hint="AR").country == "AR"
+    assert _through_worker(locator, title="", text=text, country_hint="US").country == "US"
 
 
 def test_worker_without_locator_leaves_location_absent() -> None:
