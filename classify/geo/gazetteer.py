@@ -115,6 +115,7 @@ class Gazetteer:
     admin1: dict[str, Admin1] = field(default_factory=dict)
     countries: dict[str, int] = field(default_factory=dict)
     metros: dict[str, list[int]] = field(default_factory=dict)
+    capitals: dict[str, int] = field(default_factory=dict)
     max_words: int = 6
 
     def lookup(self, key: str) -> tuple[int, ...]:
@@ -344,9 +345,16 @@ def build() -> Gazetteer:
                     if len(folded) >= 4 and not folded.isdigit():
                         add(folded, pid)
     del cities
+    capital_names = {cc: fold(c.get("capital") or "") for cc, c in gn_countries.items()}
     for p in places:
-        if p.kind == "city" and p.population >= METRO_POPULATION:
+        if p.kind != "city":
+            continue
+        if p.population >= METRO_POPULATION:
             g.metros.setdefault(p.country, []).append(p.id)
+        if capital_names.get(p.country) == fold(p.name):
+            best = g.capitals.get(p.country)
+            if best is None or places[best].population < p.population:
+                g.capitals[p.country] = p.id
 
     g.index = {k: tuple(v) for k, v in index.items()}
     g.max_words = max(len(k.split()) for k in g.index)

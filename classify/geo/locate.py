@@ -30,6 +30,7 @@ from urllib.parse import urlsplit
 from classify.geo.gazetteer import Gazetteer, Place, distance_km
 from classify.geo.names import (
     ADMIN1_WORDS,
+    CAPITAL_CUES,
     CAPITALS_ONLY,
     DOMESTIC_CUES,
     FACILITY_BEFORE,
@@ -278,6 +279,8 @@ def _plausible(
         if p.kind == "admin1" and single and prev_cap:
             continue
         common = single and not strong and (key in NOT_PLACES or len(key) < 4)
+        if p.kind == "city" and single and key in NOT_PLACES and fold(p.name) != key:
+            continue  # "Para" is an old name of Belém, and a preposition
         if p.kind == "city" and p.population < 100_000 and common:
             continue
         if p.kind == "admin1" and single and key in NOT_PLACES and not strong:
@@ -375,6 +378,20 @@ def _read(gaz: Gazetteer, mentions: list[_Mention], hint: str | None) -> list[Pl
                 if s > best_score:
                     best, best_score = p, s
             readings[idx] = best
+    for idx, (m, r) in enumerate(zip(mentions, readings, strict=True)):
+        if r is not None and r.kind == "admin1":
+            # "en Montevideo", "policías de Puebla": the division's namesake city, unless the
+            # text says "departamento de", "estado de" (those mentions have no city reading left).
+            twins = [
+                p
+                for p in m.candidates
+                if p.kind == "city"
+                and p.admin1 == r.admin1
+                and fold(p.name) == m.key
+                and p.population >= 20_000
+            ]
+            if twins:
+                readings[idx] = max(twins, key=lambda p: p.population)
     return readings
 
 
@@ -446,6 +463,21 @@ def _decide(
             "sub-city" if sub else "city",
             _evidence(text, m),
         )
+    capital = _capital(gaz, text, country, chosen_admin1)
+    if capital is not None:
+        p, m = capital
+        a = gaz.admin1_of(p)
+        sub = any(fold_word(w.group()) in SUB_CITY_CUES for w in words(_sentence_of(text, m)))
+        return Location(
+            country,
+            a.name if a else None,
+            a.code if a else None,
+            p.name,
+            round(p.lat, 5),
+            round(p.lon, 5),
+            "sub-city" if sub else "city",
+            _evidence(text, m),
+        )
     if chosen_admin1:
         a = gaz.admin1[chosen_admin1]
         p = gaz.places[a.place_id]
@@ -470,6 +502,20 @@ def _decide(
         "country",
         _evidence(text, m),
     )
+
+
+def _capital(gaz: Gazetteer, text: str, country: str, admin1: str | None) -> tuple[Place, _Mention] | None:
+    """The country's capital when the text says "la capital", "capitalinos" and names no town."""
+    pid = gaz.capitals.get(country)
+    if pid is None:
+        return None
+    p = gaz.places[pid]
+    if admin1 is not None and p.admin1 != admin1:
+        return None
+    for w in words(text[:MAX_TEXT_CHARS]):
+        if fold_word(w.group()) in CAPITAL_CUES:
+            return p, _Mention(w.start(), w.end(), 0, w.group(), "capital", [p], None, 1.0, True, False)
+    return None
 
 
 def _metro_of(gaz: Gazetteer, p: Place) -> Place | None:

@@ -353,6 +353,11 @@ DOMESTIC_CUES: Final = (
 )
 """Phrases that place a story in the outlet's own country (used only with a country hint)."""
 
+CAPITAL_CUES: Final = frozenset(
+    fold(w) for w in ("capital", "capitalina", "capitalino", "capitalinas", "capitalinos", "capitalinos")
+)
+""""la capital", "policías capitalinos": the country's capital, once the country is known."""
+
 LOCAL_NEWS_CUES: Final = frozenset(
     fold(w)
     for w in (
@@ -465,7 +470,6 @@ NOT_PLACES: Final = frozenset(
         "guadalupe",
         "dolores",
         "mercedes",
-        "rosario",
         "trinidad",
         "carmen",
         "soledad",
@@ -592,7 +596,6 @@ NOT_PLACES: Final = frozenset(
         "nueva",
         "santo",
         "marcos",
-        "florida",
         "granada",
         "salvador",
         "dios",
@@ -613,8 +616,6 @@ NOT_PLACES: Final = frozenset(
         "pese",
         "halle",
         "delgado",
-        "cesar",
-        "vargas",
         "mobile",
         "hollywood",
         "leones",
