@@ -36,6 +36,7 @@ from classify.geo.names import (
     FACILITY_BEFORE,
     LOCAL_NEWS_CUES,
     LOCATIVE_BEFORE,
+    NEIGHBOURHOOD_HEADS,
     NOT_PLACES,
     ORIGIN_BEFORE,
     STRONG_LOCATIVE,
@@ -159,10 +160,13 @@ def _sentence_starts(text: str) -> list[int]:
 def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
     toks = words(text)
     folded = [fold_word(t.group()) for t in toks]
-    caps = [t.group()[0].isupper() for t in toks]
+    caps = real_caps = [t.group()[0].isupper() for t in toks]
     if title_end > 0 and not any(ch.isupper() for ch in text[:title_end]):
         # An all-lower-case headline ("tiroteo al sur de culiacan"): any word may be a name.
-        caps = [c or t.start() < title_end for c, t in zip(caps, toks, strict=True)]
+        caps = [
+            c or (t.start() < title_end and len(t.group()) >= 4 and fold_word(t.group()) not in NOT_PLACES)
+            for c, t in zip(caps, toks, strict=True)
+        ]
     starts = _sentence_starts(text)
     dateline = _DATELINE.match(text[title_end + 1 :] if title_end >= 0 else text)
     dateline_end = (title_end + 1 + dateline.end(1)) if dateline else -1
@@ -201,7 +205,7 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
         end = toks[j - 1].end()
         prev = folded[i - 1] if i > 0 else ""
         places = [gaz.places[p] for p in cands]
-        places = _plausible(places, key, text, toks, caps, folded, i, j, starts[sent])
+        places = _plausible(places, key, text, toks, real_caps, folded, i, j, starts[sent])
         if places or dem:
             in_title = start <= title_end
             pos_w = (
@@ -255,17 +259,20 @@ def _plausible(
         and toks[i - 1].start() > sentence_start
         and _JOINER.match(text[toks[i - 1].end() : toks[i].start()]) is not None
     )
-    # "Club de Leones", "Universidad de X": a capitalised word, then "de", then the name.
+    # "Club de Leones", "Valle de las Palmas": a capitalised word, "de" (and an article), the name.
+    k = i - 2 if i >= 2 and folded[i - 1] in ("la", "las", "el", "los") else i - 1
     org_of = (
-        i >= 2
-        and prev in ("de", "del")
-        and caps[i - 2]
-        and toks[i - 2].start() > sentence_start
-        and folded[i - 2] not in LOCATIVE_BEFORE
+        k >= 1
+        and folded[k] in ("de", "del")
+        and caps[k - 1]
+        and toks[k - 1].start() > sentence_start
+        and folded[k - 1] not in LOCATIVE_BEFORE
     )
     next_cap = (
         j < len(toks) and caps[j] and _JOINER.match(text[toks[j - 1].end() : toks[j].start()]) is not None
     )
+    if k >= 1 and folded[k] in ("de", "del") and folded[k - 1] in NEIGHBOURHOOD_HEADS:
+        return [p for p in places if p.kind == "country"]  # "Bosques de San Sebastián", "Villa de Aragón"
     admin1_named = before in ADMIN1_WORDS and any(p.kind == "admin1" for p in places)
     at_start = (
         toks[i].start() <= sentence_start + 1 or text[sentence_start : toks[i].start()].strip(' "“¿¡(') == ""

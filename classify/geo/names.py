@@ -329,6 +329,38 @@ FACILITY_BEFORE: Final = frozenset(
 )
 """A word before a name that makes it a street, a neighbourhood or a building, not a town."""
 
+NEIGHBOURHOOD_HEADS: Final = frozenset(
+    fold(w)
+    for w in (
+        "valle",
+        "villa",
+        "bosques",
+        "lomas",
+        "jardines",
+        "cerro",
+        "club",
+        "metro",
+        "tren",
+        "residencial",
+        "parque",
+        "hacienda",
+        "paseo",
+        "rincón",
+        "colinas",
+        "campestre",
+        "praderas",
+        "barrio",
+        "colonia",
+        "fraccionamiento",
+        "unidad",
+        "conjunto",
+        "estación",
+        "hospital",
+    )
+)
+"""``<head> de [la] <name>``: a neighbourhood, station or building named after a place
+("Bosques de San Sebastián", "Metro Villa de Aragón"), never the place itself."""
+
 ORIGIN_BEFORE: Final = frozenset(
     fold(w)
     for w in ("oriundo", "oriunda", "originario", "originaria", "natural", "native", "vecino", "vecina")
