@@ -24,6 +24,7 @@ import math
 import os
 import pickle
 import re
+import sys
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -321,8 +322,8 @@ def build() -> Gazetteer:
 
     # Towns.
     for c in cities:
-        cc = c["countrycode"]
-        key = f"{cc}.{c.get('admin1code')}"
+        cc = sys.intern(c["countrycode"])
+        key = sys.intern(f"{cc}.{c.get('admin1code')}")
         pid = len(places)
         pop = int(c["population"])
         places.append(
@@ -356,7 +357,7 @@ def build() -> Gazetteer:
             if best is None or places[best].population < p.population:
                 g.capitals[p.country] = p.id
 
-    g.index = {k: tuple(v) for k, v in index.items()}
+    g.index = {sys.intern(k): tuple(v) for k, v in index.items()}
     g.max_words = max(len(k.split()) for k in g.index)
     g.max_words = min(g.max_words, 6)
     return g
