@@ -57,12 +57,17 @@ an Argentine outlet, not enough to outweigh a country named in the text."""
 MAX_EVIDENCE_CHARS = 240
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“¿¡A-ZÁÉÍÓÚÑ])|\n+")
-_JOINER = re.compile("^[ .\\-'\u2019]{0,3}$")
+_JOINER = re.compile("^[ .\\-'\u2019]{0,3}\\Z")
 _DATELINE = re.compile(
     r"^\s*([A-ZÁÉÍÓÚÑ][\wÁÉÍÓÚÑáéíóúñ .'-]{1,40}?)\s*(?:,[^\n(]{0,40})?\s*"
     r"(?:\((?:EFE|AP|AFP|Reuters|Europa Press|Xinhua|ANSA|dpa|DPA|Sputnik|NTN24|AFP/EFE)\)"
     "|[.,]?\\s*[\u2014\u2013-]{1,2}|\\.-)"
 )
+_EVENT_CUE = re.compile(
+    r"\b(?:ocurri[óo]|sucedi[óo]|se produjo|tuvo lugar|se registr[óo]|happened|occurred|took place)\b",
+    re.IGNORECASE,
+)
+"""The sentence that says where it happened ("El hecho ocurrió en ...") outweighs the others."""
 _GENERIC_TLDS = frozenset({"tv", "io", "me", "ly", "fm", "ai", "cc", "ws", "to", "gg", "la", "is", "it"})
 _CARTEL = frozenset({"cartel", "carteles", "tren", "clan"})
 
@@ -153,6 +158,10 @@ def locate(gaz: Gazetteer, title: str, text: str, hint: str | None = None) -> Lo
 # ---- 1. mentions --------------------------------------------------------------------------------
 
 
+def _index_of(starts: list[int], offset: int) -> int:
+    return max(k for k, s in enumerate(starts) if s <= offset)
+
+
 def _sentence_starts(text: str) -> list[int]:
     return [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
 
@@ -168,6 +177,7 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
             for c, t in zip(caps, toks, strict=True)
         ]
     starts = _sentence_starts(text)
+    event_sentences = {_index_of(starts, m.start()) for m in _EVENT_CUE.finditer(text)}
     dateline = _DATELINE.match(text[title_end + 1 :] if title_end >= 0 else text)
     dateline_end = (title_end + 1 + dateline.end(1)) if dateline else -1
     out: list[_Mention] = []
@@ -216,6 +226,8 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
             cartel = before in _CARTEL or after in _CARTEL
             origin = before in ORIGIN_BEFORE
             weight = pos_w * (0.25 if cartel else 1.0) * (0.15 if origin else 1.0)
+            if sent in event_sentences:
+                weight *= 1.5
             out.append(
                 _Mention(
                     start,

@@ -363,7 +363,23 @@ NEIGHBOURHOOD_HEADS: Final = frozenset(
 
 ORIGIN_BEFORE: Final = frozenset(
     fold(w)
-    for w in ("oriundo", "oriunda", "originario", "originaria", "natural", "native", "vecino", "vecina")
+    for w in (
+        "oriundo",
+        "oriunda",
+        "oriundos",
+        "oriundas",
+        "originario",
+        "originaria",
+        "originarios",
+        "originarias",
+        "natural",
+        "naturales",
+        "native",
+        "vecino",
+        "vecina",
+        "vecinos",
+        "vecinas",
+    )
 )
 """"oriundo de Ocaña": where a person comes from, not where the event happened."""
 
