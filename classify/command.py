@@ -171,7 +171,11 @@ def _read_jsonl(path: str) -> Iterator[dict[str, Any]]:
 def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="JSONL with id, title, text (optional lang)")
     parser.add_argument("--output", default="-", help="JSONL output (default: stdout)")
-    parser.add_argument("--evidence", action="store_true", help="include the supporting sentence per label")
+    parser.add_argument(
+        "--evidence",
+        action="store_true",
+        help="include the supporting sentence per label and for the location",
+    )
     _add_runtime_argument(parser)
 
 
@@ -203,7 +207,7 @@ def run_tag(args: argparse.Namespace) -> int:
                 "id": item.id,
                 "labels": list(pred.labels),
                 "scores": {k: round(v, 4) for k, v in pred.scores.items()},
-                "location": locator.locate_fields(row),
+                "location": locator.locate_fields(row, evidence=args.evidence),
             }
             if args.evidence:
                 line["evidence"] = dict(pred.evidence)

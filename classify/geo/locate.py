@@ -273,13 +273,7 @@ def _plausible(
     )
     # "Club de Leones", "Valle de las Palmas": a capitalised word, "de" (and an article), the name.
     k = i - 2 if i >= 2 and folded[i - 1] in ("la", "las", "el", "los") else i - 1
-    org_of = (
-        k >= 1
-        and folded[k] in ("de", "del")
-        and caps[k - 1]
-        and toks[k - 1].start() > sentence_start
-        and folded[k - 1] not in LOCATIVE_BEFORE
-    )
+    org_of = k >= 1 and folded[k] in ("de", "del") and caps[k - 1] and folded[k - 1] not in LOCATIVE_BEFORE
     next_cap = (
         j < len(toks) and caps[j] and _JOINER.match(text[toks[j - 1].end() : toks[j].start()]) is not None
     )

@@ -45,16 +45,18 @@ class ArticleLocator:
         )
         return EventLocation.model_validate(found.to_json())
 
-    def locate_fields(self, row: dict[str, Any]) -> dict[str, Any]:
-        """The ``location`` object for an offline input line (``title``, ``text``, optional
-        ``url`` and ``country``)."""
+    def locate_fields(self, row: dict[str, Any], evidence: bool = False) -> dict[str, Any]:
+        """The ``location`` object of ``wirewatch tag`` for an input line (``title``, ``text``,
+        optional ``url`` and ``country``): SPEC's keys, plus ``evidence`` when asked for."""
         found = self.locate(
             title=row.get("title") or "",
             text=row.get("text") or "",
             url=row.get("url"),
             country=row.get("country"),
-        )
-        return found.to_json()
+        ).to_json()
+        if not evidence:
+            found.pop("evidence")
+        return found
 
 
 def default_locator() -> ArticleLocator:

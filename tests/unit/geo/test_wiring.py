@@ -99,3 +99,16 @@ def test_feed_country_is_parsed_validated_and_copied_to_articles() -> None:
         entry, FeedDeclaration("a", "https://a.example/rss"), "https://a.example/", "es", NOW
     )
     assert plain.country_hint is None
+
+
+def test_tag_location_object_has_the_spec_keys(locator: ArticleLocator) -> None:
+    row = {
+        "id": "x",
+        "title": "Secuestro en Quevedo",
+        "text": "Ocurrió en Quevedo, Los Ríos.",
+        "country": "EC",
+    }
+    plain = locator.locate_fields(row)
+    assert set(plain) == {"country", "admin1", "place", "lat", "lon", "precision"}
+    assert plain["admin1"] == {"name": "Los Ríos", "code": "EC-R"}
+    assert locator.locate_fields(row, evidence=True)["evidence"]
