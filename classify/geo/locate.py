@@ -68,6 +68,9 @@ _EVENT_CUE = re.compile(
     re.IGNORECASE,
 )
 """The sentence that says where it happened ("El hecho ocurrió en ...") outweighs the others."""
+_WEAK_LOCATIVE = frozenset({"de", "del", "from", "desde", "of"})
+"""Alone, "de" is as often "pescadores de Buenaventura" (who) as "municipio de X" (where)."""
+METRO_RADIUS_KM = 15.0
 _GENERIC_TLDS = frozenset({"tv", "io", "me", "ly", "fm", "ai", "cc", "ws", "to", "gg", "la", "is", "it"})
 _CARTEL = frozenset({"cartel", "carteles", "tren", "clan"})
 
@@ -111,6 +114,8 @@ class _Mention:
     weight: float
     locative: bool
     dateline: bool
+    weak_locative: bool = False
+    """Only "de" before it: "pescadores de Buenaventura" (who) as often as "municipio de X"."""
 
 
 def country_from_url(url: str | None) -> str | None:
@@ -240,6 +245,7 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
                     weight,
                     prev in LOCATIVE_BEFORE,
                     start < dateline_end,
+                    prev in _WEAK_LOCATIVE and before not in LOCATIVE_BEFORE,
                 )
             )
         i = j
@@ -441,7 +447,7 @@ def _decide(
     for idx, (m, r) in enumerate(zip(mentions, readings, strict=True)):
         if r is None or r.country != country or r.kind == "country":
             continue
-        w = m.weight * (1.3 if m.locative else 1.0) * (0.5 if m.dateline else 1.0)
+        w = m.weight * (1.3 if m.locative and not m.weak_locative else 1.0) * (0.5 if m.dateline else 1.0)
         if r.admin1:
             admin1_score[r.admin1] += w
         if r.kind == "city":
@@ -537,7 +543,7 @@ def _metro_of(gaz: Gazetteer, p: Place) -> Place | None:
         return None
     for mid in gaz.metros.get(p.country, ()):
         metro = gaz.places[mid]
-        if metro.id != p.id and distance_km(p, metro) < 20:
+        if metro.id != p.id and distance_km(p, metro) < METRO_RADIUS_KM:
             return metro
     return None
 
