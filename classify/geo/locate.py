@@ -441,6 +441,12 @@ def _decide(
     if hint and hint in country_score:
         country_score[hint] += 0.5
     country = min(country_score, key=lambda c: (-country_score[c], _first(mentions, readings, c)))
+    if hint and country != hint and hint in gaz.countries and _lone_foreign_name(mentions, readings, country):
+        # A local outlet's story whose only foreign reading is one name ("zona de Colón" in a
+        # Uruguayan paper): the declared country is the better bet, if the text reads as local news.
+        local = _local_news(gaz, text, hint)
+        if local.country == hint:
+            return local
 
     admin1_score: dict[str, float] = defaultdict(float)
     cities: list[tuple[float, int, _Mention, Place]] = []
@@ -546,6 +552,15 @@ def _metro_of(gaz: Gazetteer, p: Place) -> Place | None:
         if metro.id != p.id and distance_km(p, metro) < METRO_RADIUS_KM:
             return metro
     return None
+
+
+def _lone_foreign_name(mentions: list[_Mention], readings: list[Place | None], country: str) -> bool:
+    keys = {m.key for m, r in zip(mentions, readings, strict=True) if r is not None and r.country == country}
+    named = any(
+        (r is not None and r.country == country and r.kind == "country") or m.demonym == country
+        for m, r in zip(mentions, readings, strict=True)
+    )
+    return len(keys) == 1 and not named
 
 
 def _first(mentions: list[_Mention], readings: list[Place | None], country: str) -> int:

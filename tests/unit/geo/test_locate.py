@@ -104,3 +104,9 @@ def test_deterministic_and_fast(gaz: Gazetteer) -> None:
 def test_fold_ignores_case_accents_and_punctuation() -> None:
     assert fold("Los Ríos") == fold("los rios") == "los rios"
     assert fold("EE.UU.") == "ee uu"
+
+
+def test_declared_country_beats_a_lone_foreign_name_in_local_news(gaz: Gazetteer) -> None:
+    text = "Un tiroteo en la zona de Colón dejó un herido; la policía detuvo a dos hombres."
+    assert locate(gaz, "", text).country != "UY"
+    assert locate(gaz, "", text, hint="UY").country == "UY"
