@@ -68,6 +68,7 @@ _EVENT_CUE = re.compile(
     re.IGNORECASE,
 )
 """The sentence that says where it happened ("El hecho ocurrió en ...") outweighs the others."""
+_CITY_WORDS = frozenset({"ciudad", "city", "town", "localidad"})
 _WEAK_LOCATIVE = frozenset({"de", "del", "from", "desde", "of"})
 """Alone, "de" is as often "pescadores de Buenaventura" (who) as "municipio de X" (where)."""
 METRO_RADIUS_KM = 15.0
@@ -115,6 +116,8 @@ class _Mention:
     locative: bool
     dateline: bool
     weak_locative: bool = False
+    city_cue: bool = False
+    """"ciudad de Durango": the town, not the state of the same name."""
     """Only "de" before it: "pescadores de Buenaventura" (who) as often as "municipio de X"."""
 
 
@@ -246,6 +249,7 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
                     prev in LOCATIVE_BEFORE,
                     start < dateline_end,
                     prev in _WEAK_LOCATIVE and before not in LOCATIVE_BEFORE,
+                    before in _CITY_WORDS,
                 )
             )
         i = j
@@ -398,19 +402,27 @@ def _read(gaz: Gazetteer, mentions: list[_Mention], hint: str | None) -> list[Pl
                     best, best_score = p, s
             readings[idx] = best
     for idx, (m, r) in enumerate(zip(mentions, readings, strict=True)):
-        if r is not None and r.kind == "admin1":
-            # "en Montevideo", "policías de Puebla": the division's namesake city, unless the
-            # text says "departamento de", "estado de" (those mentions have no city reading left).
-            twins = [
-                p
-                for p in m.candidates
-                if p.kind == "city"
-                and p.admin1 == r.admin1
-                and fold(p.name) == m.key
-                and p.population >= 20_000
-            ]
-            if twins:
-                readings[idx] = max(twins, key=lambda p: p.population)
+        if r is None or r.kind == "country":
+            continue
+        division = r.admin1
+        # "en Montevideo", "policías de Puebla": the division's namesake city (its own name, or
+        # any name after "ciudad de"), unless the text says "departamento de", "estado de"
+        # (those mentions have no city reading left) ...
+        twins = [
+            p
+            for p in m.candidates
+            if p.kind == "city"
+            and p.admin1 == division
+            and (fold(p.name) == m.key or m.city_cue)
+            and p.population >= 20_000
+        ]
+        if r.kind == "admin1" and twins:
+            readings[idx] = max(twins, key=lambda p: p.population)
+        # ... while "en Santa Cruz" for Santa Cruz de la Sierra is the department.
+        elif r.kind == "city" and r not in twins:
+            same = [p for p in m.candidates if p.kind == "admin1" and p.admin1 == division]
+            if same:
+                readings[idx] = same[0]
     return readings
 
 
