@@ -480,7 +480,9 @@ def _decide(
         best_w = max(c[0] for c in cities)
         fitting = [c for c in cities if c[3].admin1 == chosen_admin1 and c[0] >= 0.5 * best_w]
         named = any(r is not None and r.kind == "admin1" and r.admin1 == chosen_admin1 for r in readings)
-        pool = fitting or ([] if named else cities)
+        # Towns agree with a division the text names; otherwise the best-placed town wins and
+        # brings its division ("ocurrió en Soyapango ... lo liberaron en Santa Tecla").
+        pool = (fitting or []) if named else cities
         city = min(pool, key=lambda c: (-c[0], c[1])) if pool else None
     if city is not None:
         _, _, m, p = city
