@@ -448,6 +448,8 @@ def _decide(
             country_score[r.country] += w * (1.2 if m.locative else 1.0)
         elif m.demonym:
             country_score[m.demonym] += 0.5 * w
+    if all(r is None for r in readings) and not _demonyms_place_it(mentions):
+        return _local_news(gaz, text, hint) if hint and hint in gaz.countries else NOWHERE
     if not country_score:
         return NOWHERE
     if hint and hint in country_score:
@@ -566,6 +568,19 @@ def _metro_of(gaz: Gazetteer, p: Place) -> Place | None:
         if metro.id != p.id and distance_km(p, metro) < METRO_RADIUS_KM:
             return metro
     return None
+
+
+def _demonyms_place_it(mentions: list[_Mention]) -> bool:
+    """Nationalities alone place a story only when they say more than a person's passport ("la
+    cantante estadounidense", "el cine español" do not): two mentions, a plural, or a
+    capitalised one (English, or part of a name)."""
+    counts: dict[str, int] = defaultdict(int)
+    for m in mentions:
+        if m.demonym:
+            counts[m.demonym] += 1
+            if m.key.endswith("s") or m.surface[:1].isupper():
+                counts[m.demonym] += 1  # a plural, English, or a name ("Ejército Mexicano")
+    return any(n >= 2 for n in counts.values())
 
 
 def _lone_foreign_name(mentions: list[_Mention], readings: list[Place | None], country: str) -> bool:

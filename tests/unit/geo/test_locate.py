@@ -110,3 +110,8 @@ def test_declared_country_beats_a_lone_foreign_name_in_local_news(gaz: Gazetteer
     text = "Un tiroteo en la zona de Colón dejó un herido; la policía detuvo a dos hombres."
     assert locate(gaz, "", text).country != "UY"
     assert locate(gaz, "", text, hint="UY").country == "UY"
+
+
+def test_a_single_nationality_adjective_is_not_a_place(gaz: Gazetteer) -> None:
+    assert locate(gaz, "", "La cantante estadounidense llegó a un acuerdo por plagio.").precision == "none"
+    assert locate(gaz, "", "Dos estadounidenses fueron secuestrados.").country == "US"
