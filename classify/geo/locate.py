@@ -401,9 +401,10 @@ def _read(gaz: Gazetteer, mentions: list[_Mention], hint: str | None) -> list[Pl
                 if s > best_score:
                     best, best_score = p, s
             readings[idx] = best
-    for idx, (m, r) in enumerate(zip(mentions, readings, strict=True)):
-        if r is None or r.kind == "country":
+    for idx, (m, reading) in enumerate(zip(mentions, readings, strict=True)):
+        if reading is None or reading.kind == "country":
             continue
+        r = reading
         division = r.admin1
         # "en Montevideo", "policías de Puebla": the division's namesake city (its own name, or
         # any name after "ciudad de"), unless the text says "departamento de", "estado de"
