@@ -2,9 +2,9 @@
 
 :class:`ArticleLocator` loads the gazetteer once (from the model cache when it was built
 before) and turns each :class:`~wirewatch.contract.ArticleSeen` into the contract's
-:class:`~wirewatch.contract.EventLocation`. The hint is the feed's declared country, else the
-country of the article's domain. ``locate_fields`` is the same for offline rows
-(``wirewatch tag``).
+:class:`~wirewatch.contract.EventLocation`, with the feed's declared country as the hint.
+``locate_fields`` does the same for offline rows (``wirewatch tag``), whose hint is the row's
+``country``, else the country of its URL's domain (rows have no feed declaration).
 """
 
 from __future__ import annotations
@@ -37,12 +37,9 @@ class ArticleLocator:
         return locate(self._gaz, title, text, country or country_from_url(url))
 
     def __call__(self, article: ArticleSeen) -> EventLocation:
-        found = self.locate(
-            title=article.title,
-            text=article.text or article.summary,
-            url=article.url,
-            country=article.country_hint,
-        )
+        """The service path: the hint is only the feed's declared ``country`` (a world desk on a
+        national domain, such as a broadcaster's ``.co.uk``, must not pull its stories home)."""
+        found = locate(self._gaz, article.title, article.text or article.summary, article.country_hint)
         return EventLocation.model_validate(found.to_json())
 
     def locate_fields(self, row: dict[str, Any], evidence: bool = False) -> dict[str, Any]:
