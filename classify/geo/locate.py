@@ -69,6 +69,12 @@ _EVENT_CUE = re.compile(
 )
 """The sentence that says where it happened ("El hecho ocurrió en ...") outweighs the others."""
 _CITY_WORDS = frozenset({"ciudad", "city", "town", "localidad"})
+_COURT_CUE = re.compile(
+    r"\b(?:tribunal|juzgado|juez|audiencia|imputad[oa]s?|vinculad[oa]s? a proceso|extraditad[oa]s?|"
+    r"court|judge|charged|arraigned|sentenced|extradited)\b",
+    re.IGNORECASE,
+)
+"""Where suspects were later charged or tried is not where the event happened."""
 _WEAK_LOCATIVE = frozenset({"de", "del", "from", "desde", "of"})
 """Alone, "de" is as often "pescadores de Buenaventura" (who) as "municipio de X" (where)."""
 METRO_RADIUS_KM = 15.0
@@ -185,6 +191,7 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
             for c, t in zip(caps, toks, strict=True)
         ]
     starts = _sentence_starts(text)
+    court_sentences = {_index_of(starts, m.start()) for m in _COURT_CUE.finditer(text)}
     event_sentences = {_index_of(starts, m.start()) for m in _EVENT_CUE.finditer(text)}
     dateline = _DATELINE.match(text[title_end + 1 :] if title_end >= 0 else text)
     dateline_end = (title_end + 1 + dateline.end(1)) if dateline else -1
@@ -236,6 +243,8 @@ def _mentions(gaz: Gazetteer, text: str, title_end: int) -> list[_Mention]:
             weight = pos_w * (0.25 if cartel else 1.0) * (0.15 if origin else 1.0)
             if sent in event_sentences:
                 weight *= 1.5
+            elif sent in court_sentences:
+                weight *= 0.4
             out.append(
                 _Mention(
                     start,

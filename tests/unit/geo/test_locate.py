@@ -115,3 +115,8 @@ def test_declared_country_beats_a_lone_foreign_name_in_local_news(gaz: Gazetteer
 def test_a_single_nationality_adjective_is_not_a_place(gaz: Gazetteer) -> None:
     assert locate(gaz, "", "La cantante estadounidense llegó a un acuerdo por plagio.").precision == "none"
     assert locate(gaz, "", "Dos estadounidenses fueron secuestrados.").country == "US"
+
+
+def test_where_suspects_were_charged_is_not_where_it_happened(gaz: Gazetteer) -> None:
+    text = "En Monterrey, un juez imputó a dos hombres. Están acusados de secuestrar a un comerciante en Saltillo."
+    assert locate(gaz, "", text).place == "Saltillo"
