@@ -25,6 +25,7 @@ $(STAMP): pyproject.toml
 backbone: venv
 	$(BIN)/python -m classify.backbone build
 	$(BIN)/python -m classify.onnx_export build
+	$(BIN)/python -m classify.geo.gazetteer build
 
 up:
 	bash deploy/local/services.sh up

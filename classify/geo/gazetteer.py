@@ -199,6 +199,9 @@ def load(cache_dir: str | None = None) -> Gazetteer:
         with open(tmp, "wb") as fh:
             pickle.dump(g, fh, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
+        for stale in path.parent.glob("geo-gazetteer-*.pickle"):
+            if stale != path:
+                stale.unlink(missing_ok=True)  # built by an older version of the code or packages
     except OSError as exc:
         log.warning("gazetteer cache %s not written: %s", path, exc)
     return g
@@ -392,3 +395,26 @@ def distance_km(a: Place, b: Place) -> float:
     la1, lo1, la2, lo2 = map(math.radians, (a.lat, a.lon, b.lat, b.lon))
     h = math.sin((la2 - la1) / 2) ** 2 + math.cos(la1) * math.cos(la2) * math.sin((lo2 - lo1) / 2) ** 2
     return 6371.0 * 2 * math.asin(math.sqrt(h))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m classify.geo.gazetteer build``: build the cache once (Makefile, image build)."""
+    import argparse
+
+    from classify.backbone import model_cache_root
+
+    parser = argparse.ArgumentParser(prog="python -m classify.geo.gazetteer")
+    parser.add_argument("command", choices=["build"])
+    parser.add_argument("--cache-dir", default=None, help="default: WIREWATCH_MODEL_CACHE")
+    args = parser.parse_args(argv)
+    cache = args.cache_dir or str(model_cache_root())
+    # Through the package module, not ``__main__``: the pickle must name importable classes.
+    from classify.geo import gazetteer
+
+    g = gazetteer.load(cache)
+    print(f"gazetteer: {len(g.places)} places, {len(g.index)} names, cached in {cache}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -118,11 +118,17 @@ def test_a_single_nationality_adjective_is_not_a_place(gaz: Gazetteer) -> None:
 
 
 def test_where_suspects_were_charged_is_not_where_it_happened(gaz: Gazetteer) -> None:
-    text = "En Monterrey, un juez imputó a dos hombres. Están acusados de secuestrar a un comerciante en Saltillo."
+    text = (
+        "En Monterrey, un juez imputó a dos hombres. "
+        "Están acusados de secuestrar a un comerciante en Saltillo."
+    )
     assert locate(gaz, "", text).place == "Saltillo"
 
 
 def test_a_wire_dateline_is_not_the_event_place(gaz: Gazetteer) -> None:
-    text = "MADRID (EFE).- Un comerciante fue secuestrado el martes en Quevedo, en la provincia ecuatoriana de Los Ríos."
+    text = (
+        "MADRID (EFE).- Un comerciante fue secuestrado el martes en Quevedo, "
+        "en la provincia ecuatoriana de Los Ríos."
+    )
     loc = locate(gaz, "Secuestran a comerciante", text)
     assert (loc.country, loc.place) == ("EC", "Quevedo")
