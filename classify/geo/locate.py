@@ -69,6 +69,17 @@ _EVENT_CUE = re.compile(
 )
 """The sentence that says where it happened ("El hecho ocurrió en ...") outweighs the others."""
 _CITY_WORDS = frozenset({"ciudad", "city", "town", "localidad"})
+_NAME_RUN = (
+    r"[A-ZÁÉÍÓÚÑ][\wáéíóúñü]+(?:\s+(?:de\s+|del\s+|la\s+|las\s+|los\s+|el\s+)?[A-ZÁÉÍÓÚÑ0-9][\wáéíóúñü]*)*"
+)
+_UNLISTED = re.compile(
+    r"\b(?P<cue>municipio de|distrito de|localidad de|comunidad de|cantón|parroquia|aldea|caserío|"
+    r"vereda|corregimiento|barrio|colonia|fraccionamiento|cooperativa|urbanización|town of|village of)"
+    rf"\s+(?P<name>{_NAME_RUN})"
+)
+_NEIGHBOURHOOD_CUES = frozenset(
+    {"barrio", "colonia", "fraccionamiento", "cooperativa", "urbanizacion", "vereda", "corregimiento"}
+)
 _COURT_CUE = re.compile(
     r"\b(?:tribunal|juzgado|juez|audiencia|imputad[oa]s?|vinculad[oa]s? a proceso|extraditad[oa]s?|"
     r"court|judge|charged|arraigned|sentenced|extradited)\b",
@@ -514,6 +525,29 @@ def _decide(
             "sub-city" if sub else "city",
             _evidence(text, m),
         )
+    unnamed = _unlisted_place(gaz, text, mentions)
+    if unnamed is not None:
+        # A town or neighbourhood the gazetteer lacks, named after "municipio de", "aldea",
+        # "colonia": the place as written, at the coordinates of the finest level found.
+        name, precision, m = unnamed
+        a1 = gaz.admin1.get(chosen_admin1) if chosen_admin1 else None
+        anchor = (
+            gaz.places[a1.place_id]
+            if a1
+            else gaz.places[gaz.countries[country]]
+            if country in gaz.countries
+            else None
+        )
+        return Location(
+            country,
+            a1.name if a1 else None,
+            a1.code if a1 else None,
+            name,
+            anchor.lat if anchor else None,
+            anchor.lon if anchor else None,
+            precision,
+            _evidence(text, m),
+        )
     capital = _capital(gaz, text, country, chosen_admin1)
     if capital is not None:
         p, m = capital
@@ -553,6 +587,22 @@ def _decide(
         "country",
         _evidence(text, m),
     )
+
+
+def _unlisted_place(
+    gaz: Gazetteer, text: str, mentions: list[_Mention]
+) -> tuple[str, Precision, _Mention] | None:
+    """The first "municipio de X" / "colonia X" in the lead whose X the gazetteer does not know."""
+    lead = text[: min(len(text), 1200)]
+    for match in _UNLISTED.finditer(lead):
+        name = match.group("name").strip(" .,")
+        if len(name) < 3 or gaz.lookup(fold(name)):
+            continue
+        cue = fold_word(match.group("cue").split()[0])
+        precision: Precision = "sub-city" if cue in _NEIGHBOURHOOD_CUES else "city"
+        m = _Mention(match.start("name"), match.end("name"), 0, name, fold(name), [], None, 1.0, True, False)
+        return name, precision, m
+    return None
 
 
 def _capital(gaz: Gazetteer, text: str, country: str, admin1: str | None) -> tuple[Place, _Mention] | None:

@@ -132,3 +132,15 @@ def test_a_wire_dateline_is_not_the_event_place(gaz: Gazetteer) -> None:
     )
     loc = locate(gaz, "Secuestran a comerciante", text)
     assert (loc.country, loc.place) == ("EC", "Quevedo")
+
+
+def test_a_village_the_gazetteer_lacks_is_the_place_as_written(gaz: Gazetteer) -> None:
+    text = "Una niña fue rescatada en la aldea Piedra Quemada Alta, en el departamento de Chimaltenango."
+    loc = locate(gaz, "", text)
+    assert (loc.country, loc.admin1_code, loc.place, loc.precision) == (
+        "GT",
+        "GT-CM",
+        "Piedra Quemada Alta",
+        "city",
+    )
+    assert loc.lat is not None  # the division's coordinates, the finest level found
