@@ -139,7 +139,7 @@ def test_a_village_the_gazetteer_lacks_is_the_place_as_written(gaz: Gazetteer) -
     loc = locate(gaz, "", text)
     assert (loc.country, loc.admin1_code, loc.place, loc.precision) == (
         "GT",
-        "GT-CM",
+        "GT-04",
         "Piedra Quemada Alta",
         "city",
     )
