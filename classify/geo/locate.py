@@ -74,7 +74,8 @@ _NAME_RUN = (
 )
 _UNLISTED = re.compile(
     r"\b(?P<cue>municipio de|distrito de|localidad de|comunidad de|cantón|parroquia|aldea|caserío|"
-    r"vereda|corregimiento|barrio|colonia|fraccionamiento|cooperativa|urbanización|town of|village of)"
+    r"vereda|corregimiento|barrio|colonia|fraccionamiento|cooperativa|urbanización|town of|village of|"
+    r"alcalde de|alcaldesa de|alcaldía de|mayor of)"
     rf"\s+(?P<name>{_NAME_RUN})"
 )
 _NEIGHBOURHOOD_CUES = frozenset(
@@ -525,7 +526,7 @@ def _decide(
             "sub-city" if sub else "city",
             _evidence(text, m),
         )
-    unnamed = _unlisted_place(gaz, text, mentions)
+    unnamed = _unlisted_place(gaz, text, country)
     if unnamed is not None:
         # A town or neighbourhood the gazetteer lacks, named after "municipio de", "aldea",
         # "colonia": the place as written, at the coordinates of the finest level found.
@@ -589,14 +590,13 @@ def _decide(
     )
 
 
-def _unlisted_place(
-    gaz: Gazetteer, text: str, mentions: list[_Mention]
-) -> tuple[str, Precision, _Mention] | None:
-    """The first "municipio de X" / "colonia X" in the lead whose X the gazetteer does not know."""
+def _unlisted_place(gaz: Gazetteer, text: str, country: str) -> tuple[str, Precision, _Mention] | None:
+    """The first "municipio de X" / "colonia X" in the lead whose X the gazetteer does not know
+    in the event's country (an "El Aguacate" elsewhere does not count)."""
     lead = text[: min(len(text), 1200)]
     for match in _UNLISTED.finditer(lead):
         name = match.group("name").strip(" .,")
-        if len(name) < 3 or gaz.lookup(fold(name)):
+        if len(name) < 3 or any(gaz.places[p].country == country for p in gaz.lookup(fold(name))):
             continue
         cue = fold_word(match.group("cue").split()[0])
         precision: Precision = "sub-city" if cue in _NEIGHBOURHOOD_CUES else "city"
