@@ -28,6 +28,11 @@ def fold(name: str) -> str:
     return " ".join(fold_word(w) for w in _WORD.findall(name))
 
 
+def _folded(block: str) -> frozenset[str]:
+    """A word table written as one block of text: its words, folded."""
+    return frozenset(fold(w) for w in block.split())
+
+
 def words(text: str) -> list[re.Match[str]]:
     return list(_WORD.finditer(text))
 
@@ -162,230 +167,48 @@ CAPITALS_ONLY: Final = frozenset({"us", "uk", "u s", "u k"})
 
 # ---- cues in the text ---------------------------------------------------------------------------
 
-LOCATIVE_BEFORE: Final = frozenset(
-    fold(w)
-    for w in (
-        "en",
-        "in",
-        "de",
-        "del",
-        "at",
-        "near",
-        "cerca",
-        "from",
-        "desde",
-        "hacia",
-        "outside",
-        "municipio",
-        "ciudad",
-        "city",
-        "town",
-        "localidad",
-        "poblado",
-        "comunidad",
-        "provincia",
-        "province",
-        "estado",
-        "state",
-        "departamento",
-        "department",
-        "cantón",
-        "canton",
-        "región",
-        "region",
-        "barrio",
-        "colonia",
-        "parroquia",
-        "county",
-        "condado",
-        "distrito",
-        "district",
-        "village",
-        "aldea",
-        "vereda",
-        "corregimiento",
-        "zona",
-        "sector",
-        "norte",
-        "sur",
-        "este",
-        "oeste",
-        "north",
-        "south",
-        "east",
-        "west",
-        "porteña",
-        "capital",
-    )
-)
+LOCATIVE_BEFORE: Final = _folded("""
+en in de del at near cerca from desde hacia outside municipio ciudad city town localidad poblado
+comunidad provincia province estado state departamento department cantón canton región region
+barrio colonia parroquia county condado distrito district village aldea vereda corregimiento
+zona sector norte sur este oeste north south east west porteña capital
+""")
 """A word just before a name that says the name is a place ("en Quevedo", "municipio de X")."""
 
-SUB_CITY_CUES: Final = frozenset(
-    fold(w)
-    for w in (
-        "colonia",
-        "barrio",
-        "vereda",
-        "corregimiento",
-        "cooperativa",
-        "ciudadela",
-        "calle",
-        "avenida",
-        "av",
-        "carrera",
-        "kilómetro",
-        "km",
-        "street",
-        "st",
-        "road",
-        "rd",
-        "avenue",
-        "ave",
-        "boulevard",
-        "blvd",
-        "neighborhood",
-        "neighbourhood",
-        "sector",
-        "recinto",
-        "urbanización",
-        "fraccionamiento",
-        "alcaldía",
-        "comuna",
-        "caserío",
-        "asentamiento",
-        "township",
-        "block",
-        "manzana",
-        "highway",
-        "carretera",
-        "autopista",
-        "mall",
-        "airport",
-        "aeropuerto",
-        "estación",
-        "station",
-        "barrios",
-        "colonias",
-        "calles",
-        "comisaría",
-        "fraccionamientos",
-        "zona",
-    )
-)
+SUB_CITY_CUES: Final = _folded("""
+colonia barrio vereda corregimiento cooperativa ciudadela calle avenida av carrera kilómetro km
+street st road rd avenue ave boulevard blvd neighborhood neighbourhood sector recinto
+urbanización fraccionamiento alcaldía comuna caserío asentamiento township block manzana highway
+carretera autopista mall airport aeropuerto estación station barrios colonias calles comisaría
+fraccionamientos zona
+""")
 
-FACILITY_BEFORE: Final = frozenset(
-    fold(w)
-    for w in (
-        "banco",
-        "bank",
-        "club",
-        "universidad",
-        "university",
-        "hospital",
-        "estadio",
-        "stadium",
-        "plaza",
-        "parque",
-        "park",
-        "hotel",
-        "escuela",
-        "school",
-        "colegio",
-        "centro",
-        "center",
-        "calle",
-        "avenida",
-        "av",
-        "street",
-        "avenue",
-        "boulevard",
-        "blvd",
-        "colonia",
-        "barrio",
-        "barrios",
-        "colonias",
-        "fraccionamiento",
-        "cooperativa",
-        "ciudadela",
-        "vereda",
-        "sector",
-        "urbanización",
-        "hacienda",
-        "finca",
-        "estancia",
-        "rancho",
-        "aldea",
-        "caserío",
-        "comisaría",
-        "edificio",
-        "torre",
-        "puente",
-        "bridge",
-        "mercado",
-        "market",
-        "iglesia",
-        "church",
-    )
-)
+FACILITY_BEFORE: Final = _folded("""
+banco bank club universidad university hospital estadio stadium plaza parque park hotel escuela
+school colegio centro center calle avenida av street avenue boulevard blvd colonia barrio
+barrios colonias fraccionamiento cooperativa ciudadela vereda sector urbanización hacienda finca
+estancia rancho aldea caserío comisaría edificio torre puente bridge mercado market iglesia
+church
+""")
 """A word before a name that makes it a street, a neighbourhood or a building, not a town."""
 
-NEIGHBOURHOOD_HEADS: Final = frozenset(
-    fold(w)
-    for w in (
-        "valle",
-        "villa",
-        "bosques",
-        "lomas",
-        "jardines",
-        "cerro",
-        "club",
-        "metro",
-        "tren",
-        "residencial",
-        "parque",
-        "hacienda",
-        "paseo",
-        "rincón",
-        "colinas",
-        "campestre",
-        "praderas",
-        "barrio",
-        "colonia",
-        "fraccionamiento",
-        "unidad",
-        "conjunto",
-        "estación",
-        "hospital",
-    )
-)
+NEIGHBOURHOOD_HEADS: Final = _folded("""
+valle villa bosques lomas jardines cerro club metro tren residencial parque hacienda paseo
+rincón colinas campestre praderas barrio colonia fraccionamiento unidad conjunto estación
+hospital
+""")
 """``<head> de [la] <name>``: a neighbourhood, station or building named after a place
 ("Bosques de San Sebastián", "Metro Villa de Aragón"), never the place itself."""
 
-ORIGIN_BEFORE: Final = frozenset(
-    fold(w)
-    for w in (
-        "oriundo",
-        "oriunda",
-        "oriundos",
-        "oriundas",
-        "originario",
-        "originaria",
-        "originarios",
-        "originarias",
-        "natural",
-        "naturales",
-        "native",
-        "vecino",
-        "vecina",
-        "vecinos",
-        "vecinas",
-    )
-)
+ORIGIN_BEFORE: Final = _folded("""
+oriundo oriunda oriundos oriundas originario originaria originarios originarias natural
+naturales native vecino vecina vecinos vecinas
+""")
 """"oriundo de Ocaña": where a person comes from, not where the event happened."""
 
-STRONG_LOCATIVE: Final = frozenset(
-    fold(w) for w in ("ciudad", "municipio", "localidad", "city", "town", "cantón", "canton", "distrito")
-)
+STRONG_LOCATIVE: Final = _folded("""
+ciudad municipio localidad city town cantón canton distrito
+""")
 """Before a name (optionally with "de"), makes even a common word a town: "ciudad de Pilar"."""
 
 DOMESTIC_CUES: Final = (
@@ -401,273 +224,40 @@ DOMESTIC_CUES: Final = (
 )
 """Phrases that place a story in the outlet's own country (used only with a country hint)."""
 
-CAPITAL_CUES: Final = frozenset(
-    fold(w) for w in ("capital", "capitalina", "capitalino", "capitalinas", "capitalinos", "capitalinos")
-)
+CAPITAL_CUES: Final = _folded("""
+capital capitalina capitalino capitalinas capitalinos capitalinos
+""")
 """"la capital", "policías capitalinos": the country's capital, once the country is known."""
 
-LOCAL_NEWS_CUES: Final = frozenset(
-    fold(w)
-    for w in (
-        "policía",
-        "policias",
-        "police",
-        "fiscalía",
-        "fiscal",
-        "prosecutor",
-        "municipal",
-        "alcalde",
-        "mayor",
-        "gobernador",
-        "governor",
-        "ministerio",
-        "ministro",
-        "sheriff",
-        "ejército",
-        "army",
-        "gendarmería",
-        "carabineros",
-        "cárcel",
-        "prison",
-        "penitenciaria",
-        "juez",
-        "judge",
-        "banco",
-        "diputados",
-        "congreso",
-        "senado",
-        "presidente",
-        "president",
-        "comunal",
-        "vecinos",
-    )
-)
+LOCAL_NEWS_CUES: Final = _folded("""
+policía policias police fiscalía fiscal prosecutor municipal alcalde mayor gobernador governor
+ministerio ministro sheriff ejército army gendarmería carabineros cárcel prison penitenciaria
+juez judge banco diputados congreso senado presidente president comunal vecinos
+""")
 """Words of local news: with a country hint and no place named, the story is the outlet's
 country's (a police report that names only a street); a film review stays ``none``."""
 """Words that put the event inside a city: a street, a neighbourhood, a rural sub-division."""
 
-ADMIN1_WORDS: Final = frozenset(
-    fold(w)
-    for w in (
-        "estado",
-        "state",
-        "provincia",
-        "province",
-        "departamento",
-        "department",
-        "región",
-        "region",
-        "comunidad",
-        "community",
-        "autonomous",
-        "autónoma",
-        "district",
-        "distrito",
-        "federal",
-        "metropolitan",
-        "metropolitana",
-        "of",
-        "de",
-        "del",
-        "la",
-        "el",
-        "the",
-    )
-)
+ADMIN1_WORDS: Final = _folded("""
+estado state provincia province departamento department región region comunidad community
+autonomous autónoma district distrito federal metropolitan metropolitana of de del la el the
+""")
 """Generic words dropped from an admin1 name to make an alias ("Estado de Sinaloa" -> "sinaloa")."""
 
-NOT_PLACES: Final = frozenset(
-    fold(w)
-    for w in (
-        "la",
-        "el",
-        "los",
-        "las",
-        "san",
-        "santa",
-        "para",
-        "como",
-        "este",
-        "sur",
-        "norte",
-        "centro",
-        "mayo",
-        "junio",
-        "julio",
-        "enero",
-        "marzo",
-        "abril",
-        "agosto",
-        "lunes",
-        "martes",
-        "domingo",
-        "police",
-        "policia",
-        "ejercito",
-        "army",
-        "justicia",
-        "victoria",
-        "libertad",
-        "paz",
-        "union",
-        "progreso",
-        "esperanza",
-        "concordia",
-        "independencia",
-        "reforma",
-        "guadalupe",
-        "dolores",
-        "mercedes",
-        "trinidad",
-        "carmen",
-        "soledad",
-        "pilar",
-        "belen",
-        "consuelo",
-        "jesus",
-        "cristo",
-        "maria",
-        "jose",
-        "juan",
-        "luis",
-        "carlos",
-        "pedro",
-        "manuel",
-        "miguel",
-        "antonio",
-        "francisco",
-        "jorge",
-        "pablo",
-        "david",
-        "daniel",
-        "alberto",
-        "mario",
-        "victor",
-        "ana",
-        "national",
-        "nacional",
-        "general",
-        "president",
-        "presidente",
-        "march",
-        "may",
-        "june",
-        "will",
-        "said",
-        "new",
-        "the",
-        "a",
-        "of",
-        "and",
-        "y",
-        "o",
-        "no",
-        "si",
-        "it",
-        "this",
-        "that",
-        "when",
-        "after",
-        "before",
-        "during",
-        "but",
-        "on",
-        "at",
-        "by",
-        "an",
-        "as",
-        "is",
-        "was",
-        "he",
-        "she",
-        "they",
-        "we",
-        "his",
-        "her",
-        "segun",
-        "tras",
-        "con",
-        "sin",
-        "por",
-        "al",
-        "un",
-        "una",
-        "su",
-        "sus",
-        "lo",
-        "le",
-        "les",
-        "se",
-        "que",
-        "cuando",
-        "donde",
-        "mas",
-        "tambien",
-        "hoy",
-        "ayer",
-        "fiscalia",
-        "gobierno",
-        "government",
-        "court",
-        "corte",
-        "tribunal",
-        "ministerio",
-        "cartel",
-        "guardia",
-        "marina",
-        "navy",
-        "twitter",
-        "facebook",
-        "whatsapp",
-        "google",
-        "reuters",
-        "efe",
-        "afp",
-        "ap",
-        "cnn",
-        "bbc",
-        "europa",
-        "america",
-        "africa",
-        "asia",
-        "sierra",
-        "valle",
-        "costa",
-        "rio",
-        "puerto",
-        "isla",
-        "playa",
-        "monte",
-        "villa",
-        "real",
-        "nuevo",
-        "nueva",
-        "santo",
-        "marcos",
-        "granada",
-        "salvador",
-        "dios",
-        "bravo",
-        "blanco",
-        "negro",
-        "grande",
-        "chapo",
-        "zeta",
-        "zetas",
-        "golfo",
-        "pacifico",
-        "atlantico",
-        "caribe",
-        "capital",
-        "central",
-        "estacion",
-        "pese",
-        "halle",
-        "delgado",
-        "mobile",
-        "hollywood",
-        "leones",
-    )
-)
+NOT_PLACES: Final = _folded("""
+la el los las san santa para como este sur norte centro mayo junio julio enero marzo abril
+agosto lunes martes domingo police policia ejercito army justicia victoria libertad paz union
+progreso esperanza concordia independencia reforma guadalupe dolores mercedes trinidad carmen
+soledad pilar belen consuelo jesus cristo maria jose juan luis carlos pedro manuel miguel
+antonio francisco jorge pablo david daniel alberto mario victor ana national nacional general
+president presidente march may june will said new the a of and y o no si it this that when after
+before during but on at by an as is was he she they we his her segun tras con sin por al un una
+su sus lo le les se que cuando donde mas tambien hoy ayer fiscalia gobierno government court
+corte tribunal ministerio cartel guardia marina navy twitter facebook whatsapp google reuters
+efe afp ap cnn bbc europa america africa asia sierra valle costa rio puerto isla playa monte
+villa real nuevo nueva santo marcos granada salvador dios bravo blanco negro grande chapo zeta
+zetas golfo pacifico atlantico caribe capital central estacion pese halle delgado mobile
+hollywood leones
+""")
 """Single words that match a GeoNames town but are far more often something else; they only
 block towns under 100,000 people (Florida the state and Granada the city still match)."""
