@@ -4,9 +4,10 @@
 :class:`Location`. Steps:
 
 1. **Mentions** (``mentions.py``). Every run of capitalised words that names a country,
-   first-level division or town (longest match first, accents and case ignored), and every demonym ("ecuatoriano",
-   "Nigerian"). Names of people and organisations that collide with small towns are dropped by
-   context: a capitalised neighbour ("Fernando Rosales"), a stop list of common words.
+   first-level division or town (longest match first, accents and case ignored), and every
+   demonym ("ecuatoriano", "Nigerian"). Names of people and organisations that collide with
+   small towns are dropped by context: a capitalised neighbour ("Fernando Rosales"), a stop
+   list of common words.
 2. **Readings.** Each mention's candidates are scored by kind and population and by support
    from the rest of the text: countries and divisions named elsewhere, demonyms, the hint, and
    towns near each other. "Quevedo" next to "Los Ríos" is Ecuador's, "San José" follows the
