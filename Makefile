@@ -34,6 +34,7 @@ constraints:
 backbone: venv
 	$(BIN)/python -m classify.backbone build
 	$(BIN)/python -m classify.onnx_export build
+	$(BIN)/python -m classify.geo.gazetteer build
 
 up:
 	bash deploy/local/services.sh up

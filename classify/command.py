@@ -13,7 +13,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
 
@@ -25,6 +25,9 @@ from wirewatch.logging import setup_logging
 from wirewatch.metrics import LATENCY_BUCKETS, ServiceMetrics
 from wirewatch.service import add_idle_exit_argument, run_consumer_service, stop_on_signals
 from wirewatch.settings import load_settings
+
+if TYPE_CHECKING:
+    from classify.geo.locator import ArticleLocator
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,13 @@ def load_tagger(settings: ClassifierSettings, runtime: str | None = None) -> Mod
     return ModelTagger(tagger)
 
 
+def load_locator() -> ArticleLocator:
+    """The event geolocator (gazetteer cached beside the encoder in ``WIREWATCH_MODEL_CACHE``)."""
+    from classify.geo.locator import default_locator
+
+    return default_locator()
+
+
 # ---- the service -------------------------------------------------------------------------------
 
 
@@ -93,6 +103,7 @@ def run_classifier(
 ) -> int:
     """Run the classifier until ``stop`` is set (or ``idle_exit`` seconds pass without messages)."""
     tagger = tagger or load_tagger(settings)
+    locator = load_locator()
     kafka = settings.kafka(client_id="wirewatch-classify")
     ensure_topics(
         kafka,
@@ -110,7 +121,11 @@ def run_classifier(
             topic=settings.classify_input_topic,
             metrics=metrics,
             handler=TaggingHandler(
-                tagger, producer, settings.classify_output_topic, on_inference=inference_observer(metrics)
+                tagger,
+                producer,
+                settings.classify_output_topic,
+                on_inference=inference_observer(metrics),
+                locator=locator,
             ),
             batch_size=settings.classify_batch_size,
             poll_timeout_ms=settings.classify_poll_timeout_ms,
@@ -156,7 +171,11 @@ def _read_jsonl(path: str) -> Iterator[dict[str, Any]]:
 def add_tag_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--input", required=True, help="JSONL with id, title, text (optional lang)")
     parser.add_argument("--output", default="-", help="JSONL output (default: stdout)")
-    parser.add_argument("--evidence", action="store_true", help="include the supporting sentence per label")
+    parser.add_argument(
+        "--evidence",
+        action="store_true",
+        help="include the supporting sentence per label and for the location",
+    )
     _add_runtime_argument(parser)
 
 
@@ -175,6 +194,7 @@ def run_tag(args: argparse.Namespace) -> int:
     settings = load_settings(ClassifierSettings)
     setup_logging(settings.log_level, settings.log_format)
     tagger = load_tagger(settings, args.runtime)._tagger
+    locator = load_locator()
     rows = list(_read_jsonl(args.input))
     items = [
         TagInput(id=str(r["id"]), title=r.get("title") or "", text=r.get("text") or "", lang=r.get("lang"))
@@ -182,11 +202,12 @@ def run_tag(args: argparse.Namespace) -> int:
     ]
     out: IO[str] = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
     try:
-        for item, pred in zip(items, tagger.predict(items), strict=True):
+        for row, item, pred in zip(rows, items, tagger.predict(items), strict=True):
             line: dict[str, Any] = {
                 "id": item.id,
                 "labels": list(pred.labels),
                 "scores": {k: round(v, 4) for k, v in pred.scores.items()},
+                "location": locator.locate_fields(row, evidence=args.evidence),
             }
             if args.evidence:
                 line["evidence"] = dict(pred.evidence)

@@ -11,6 +11,9 @@ at a time, so one article the tagger cannot handle is dead-lettered
 article of a batch of two or more fails on its own, the fault is the tagger's,
 not the articles': the first error propagates (a bug: the process dies and the
 uncommitted batch is redelivered after restart).
+
+The event's location is optional on the tagged message: an article the locator raises on is
+tagged and produced without one (logged as a warning), never dead-lettered nor crash-looped.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Protocol
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
-from wirewatch.contract import ArticleSeen, ArticleTagged, decode_seen, encode, utcnow
+from wirewatch.contract import ArticleSeen, ArticleTagged, EventLocation, decode_seen, encode, utcnow
 from wirewatch.errors import PoisonMessageError, RetriableError
 from wirewatch.kafka import Failure, produce_all
 from wirewatch.logging import record_ref
@@ -52,6 +55,10 @@ class ArticleTagger(Protocol):
     def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]: ...
 
 
+Locator = Callable[[ArticleSeen], EventLocation]
+"""Where an article's event happened (``classify.geo.locator.ArticleLocator``)."""
+
+
 class TaggingHandler:
     """Batch handler: decode -> tag -> produce and wait for acks -> report poison."""
 
@@ -61,8 +68,10 @@ class TaggingHandler:
         producer: KafkaProducer,
         output_topic: str,
         on_inference: Callable[[int, float], None] | None = None,
+        locator: Locator | None = None,
     ) -> None:
         self._tagger = tagger
+        self._locator = locator
         self._producer = producer
         self._topic = output_topic
         self._on_inference = on_inference or (lambda size, seconds: None)
@@ -88,6 +97,7 @@ class TaggingHandler:
                     model_name=self._tagger.model_name,
                     model_version=self._tagger.model_version,
                     classified_at=now,
+                    location=self._locate(article),
                 )
                 for article, result in zip(articles, results, strict=True)
             ]
@@ -129,6 +139,21 @@ class TaggingHandler:
         if not kept and first_error is not None:
             raise first_error  # every article failed alone: the tagger is broken, not the input
         return kept, results, rejected
+
+    def _locate(self, article: ArticleSeen) -> EventLocation | None:
+        if self._locator is None:
+            return None
+        try:
+            return self._locator(article)
+        except (MemoryError, RetriableError):
+            raise
+        except Exception:
+            log.warning(
+                "locator failed on article_id=%s; tagged without a location",
+                article.article_id,
+                exc_info=True,
+            )
+            return None
 
     def _timed_tag(self, articles: list[ArticleSeen]) -> list[TagResult]:
         started = time.perf_counter()

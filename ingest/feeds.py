@@ -5,19 +5,21 @@ valid. Pure data: it never fetches anything and never touches the poller's
 state. Every validation error is a :class:`FeedsFileError` naming the file and
 the entry (index and name) that is wrong, so an operator can fix it at once.
 
-YAML form (SPEC: ``feeds: [{name, url, language?, interval?}]``)::
+YAML form (SPEC: ``feeds: [{name, url, language?, country?, interval?}]``)::
 
     feeds:
       - name: efe-america            # unique; becomes the ``feed`` field of every article
         url: https://www.efe.com/...
         language: es                 # optional: trusted over the feed's own <language>
+        country: EC                  # optional: ISO 3166-1 alpha-2, a hint for geolocation
         interval: 10m                # optional: seconds, or 30s / 10m / 2h / 1d
         headers: {Cookie: "a=b"}     # optional extra request headers
         full_text: false             # optional: fetch article pages (needs trafilatura)
         enabled: true                # optional
 
 OPML: every ``<outline>`` carrying an ``xmlUrl`` becomes a feed named after its
-``title`` (or ``text``); duplicate names get ``-2``, ``-3``... suffixes.
+``title`` (or ``text``); duplicate names get ``-2``, ``-3``... suffixes; ``language`` and
+``country`` attributes are read when present.
 """
 
 from __future__ import annotations
@@ -35,10 +37,11 @@ from defusedxml.common import DefusedXmlException
 
 from wirewatch.errors import ConfigError
 
-_KEYS = {"name", "url", "language", "interval", "headers", "full_text", "enabled"}
+_KEYS = {"name", "url", "language", "country", "interval", "headers", "full_text", "enabled"}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+_COUNTRY = re.compile(r"^[A-Za-z]{2}$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
@@ -53,6 +56,8 @@ class FeedDeclaration:
     name: str
     url: str
     language: str | None = None
+    country: str | None = None
+    """ISO 3166-1 alpha-2 of the outlet (upper case): where its stories usually happen."""
     interval: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     full_text: bool = False
@@ -115,6 +120,8 @@ def parse_opml(data: bytes, source: str = "<opml>") -> list[FeedDeclaration]:
         entry = {"name": name, "url": url.strip()}
         if outline.get("language"):
             entry["language"] = outline.get("language", "")
+        if outline.get("country"):
+            entry["country"] = outline.get("country", "")
         feeds.append(_declaration(entry, f"{source}: outline #{i} ({base!r})"))
     return feeds
 
@@ -167,6 +174,11 @@ def _declaration(entry: Any, where: str) -> FeedDeclaration:
         if not isinstance(language, str) or normalize_language(language) is None:
             raise FeedsFileError(f"{label}: language {language!r} is not a language tag like 'es' or 'pt-BR'")
         language = normalize_language(language)
+    country = entry.get("country")
+    if country is not None:
+        if not isinstance(country, str) or not _COUNTRY.match(country.strip()):
+            raise FeedsFileError(f"{label}: country {country!r} is not an ISO 3166-1 alpha-2 code like 'EC'")
+        country = country.strip().upper()
     interval = None
     if entry.get("interval") is not None:
         try:
@@ -187,6 +199,7 @@ def _declaration(entry: Any, where: str) -> FeedDeclaration:
         name=name.strip(),
         url=url,
         language=language,
+        country=country,
         interval=interval,
         headers={k: str(v) for k, v in headers.items()},
         full_text=flags["full_text"],

@@ -209,6 +209,7 @@ def normalize_entry(
         ]
         or None,
         language=language,
+        country_hint=feed.country,
         published_at=published or fetched_at,
         published_at_inferred=published is None,
         first_seen_at=fetched_at,

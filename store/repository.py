@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, Text, column, delete, func, select, text, values
+from sqlalchemy import DateTime, Integer, Text, case, column, delete, func, select, text, values
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -86,6 +86,36 @@ def article_row(msg: ArticleTagged) -> dict[str, Any]:
         "fetched_at": a.fetched_at,
         "first_seen_at": a.first_seen_at,
         "last_seen_at": a.fetched_at,
+        **location_columns(msg),
+    }
+
+
+LOCATION_COLUMNS = (
+    "country",
+    "admin1_name",
+    "admin1_code",
+    "place",
+    "lat",
+    "lon",
+    "geo_precision",
+    "geo_evidence",
+)
+
+
+def location_columns(msg: ArticleTagged) -> dict[str, Any]:
+    """The article's location columns; all NULL when the message carries no location."""
+    loc = msg.location
+    if loc is None:
+        return dict.fromkeys(LOCATION_COLUMNS)
+    return {
+        "country": loc.country,
+        "admin1_name": loc.admin1.name if loc.admin1 else None,
+        "admin1_code": loc.admin1.code if loc.admin1 else None,
+        "place": loc.place,
+        "lat": loc.lat,
+        "lon": loc.lon,
+        "geo_precision": loc.precision,
+        "geo_evidence": loc.evidence,
     }
 
 
@@ -174,6 +204,9 @@ def _upsert_articles(session: Session, newest: Sequence[ArticleTagged]) -> None:
             "last_seen_at",
         )
     }
+    # A message without a location (from an older classifier) keeps the stored one.
+    for c in LOCATION_COLUMNS:
+        update[c] = case((ex.geo_precision.is_(None), articles.c[c]), else_=ex[c])
     update["first_seen_at"] = func.least(articles.c.first_seen_at, ex.first_seen_at)
     update["updated_at"] = func.now()
     # Sorted ids make concurrent sinks take row locks in one order (no deadlocks).

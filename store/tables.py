@@ -5,7 +5,7 @@
                       (article, revision, model, version) — re-delivery adds nothing
 * ``events``          the current tags: one row per (article, category) above threshold,
                       from the newest classification of the article
-* view ``current_events`` events joined with their article, for readers
+* view ``current_events`` events joined with their article (and its location), for readers
 * ``event_outbox``    every change of ``events`` (added, updated, removed) in commit order, by
                       a growing id: what downstream services poll (``id > last seen``); only
                       the sink writes it. ``NOTIFY wirewatch_events`` is a wake-up hint only.
@@ -70,11 +70,20 @@ articles = Table(
     Column("classified_at", TZ, comment="When the current events were classified"),
     Column("stored_at", TZ, nullable=False, server_default=func.now()),
     Column("updated_at", TZ, nullable=False, server_default=func.now()),
+    Column("country", Text, comment="Where the event happened: ISO 3166-1 alpha-2"),
+    Column("admin1_name", Text, comment="First-level division of the event (state, province, department)"),
+    Column("admin1_code", Text, comment="ISO 3166-2 code of admin1, where one exists"),
+    Column("place", Text, comment="Town or city of the event (or the neighbourhood, when that is all)"),
+    Column("lat", Float, comment="Latitude of the finest level found"),
+    Column("lon", Float, comment="Longitude of the finest level found"),
+    Column("geo_precision", Text, comment="none, country, admin1, city or sub-city; NULL: not located"),
+    Column("geo_evidence", Text, comment="The passage the location was read from"),
     comment="One row per article; the newest revision wins",
 )
 Index("ix_articles_published_at", articles.c.published_at.desc())
 Index("ix_articles_source_published_at", articles.c.source, articles.c.published_at.desc())
 Index("ix_articles_feed_published_at", articles.c.feed, articles.c.published_at.desc())
+Index("ix_articles_country_admin1_code", articles.c.country, articles.c.admin1_code)
 
 classifications = Table(
     "classifications",

@@ -70,6 +70,8 @@ class ArticleSeen(_Message):
     text: str = ""
     summary_html: str | None = None
     language: str | None = None
+    country_hint: str | None = None
+    """The feed's declared country (ISO 3166-1 alpha-2): a hint for geolocation, not a fact."""
     published_at: UtcDatetime | None = None
     published_at_inferred: bool = False
     first_seen_at: UtcDatetime
@@ -77,12 +79,40 @@ class ArticleSeen(_Message):
     content_hash: str = Field(min_length=1)
 
 
+GeoPrecision = Literal["none", "country", "admin1", "city", "sub-city"]
+
+
+class Admin1Ref(_Message):
+    """A first-level division: its name and ISO 3166-2 code where one exists."""
+
+    name: str
+    code: str | None = None
+
+
+class EventLocation(_Message):
+    """Where the article's event happened (not where the outlet is).
+
+    ``lat``/``lon`` are those of the finest level found; ``evidence`` is the passage the
+    location was read from. ``precision`` is ``none`` (and everything else null) when the
+    text names no place.
+    """
+
+    country: str | None = None
+    admin1: Admin1Ref | None = None
+    place: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    precision: GeoPrecision = "none"
+    evidence: str | None = None
+
+
 class ArticleTagged(_Message):
     """An article with its violence tags (topic ``news.tagged.v1``).
 
     ``scores`` holds a calibrated probability for every category the model
     knows; ``labels`` are the categories above their thresholds; ``evidence``
-    maps each label to the sentence that best supports it.
+    maps each label to the sentence that best supports it. ``location`` (optional: absent
+    from messages of classifiers that predate it) is where the event happened.
     """
 
     schema_: Literal["news.tagged.v1"] = Field(default=TAGGED_SCHEMA, alias="schema")
@@ -93,6 +123,7 @@ class ArticleTagged(_Message):
     model_name: str
     model_version: str
     classified_at: UtcDatetime
+    location: EventLocation | None = None
 
     @property
     def article_id(self) -> str:

@@ -62,6 +62,10 @@ def test_raw_articles_come_out_tagged_and_poison_is_dead_lettered(
     assert by_id["n1"].labels == []
     assert all(r.key.decode() == decode_tagged(r.value).article_id for r in tagged)
     assert by_id["k1"].model_name == "keyword-baseline" and by_id["k1"].article.text == STORIES["k1"]
+    # the service locates each event (classify/geo): Cali is Colombia's; no place -> precision none
+    k1_location, n1_location = by_id["k1"].location, by_id["n1"].location
+    assert k1_location is not None and (k1_location.country, k1_location.place) == ("CO", "Cali")
+    assert n1_location is not None and n1_location.precision == "none"
     letter = decode_dead_letter(letters[0].value)
     assert (letter.stage, letter.reason, letter.key, letter.source_topic) == (
         "classify",

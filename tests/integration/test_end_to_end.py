@@ -70,7 +70,9 @@ def test_feed_to_database_row(
     raw, tagged, dlq = new_topic("test.raw"), new_topic("test.tagged"), new_topic("test.dlq", 1)
     classify_group, store_group = new_group("classify"), new_group("store")
     feeds = tmp_path / "feeds.yaml"
-    feeds.write_text(f"feeds:\n  - name: test-wire\n    url: {feed_server}/wire.xml\n    language: es\n")
+    feeds.write_text(
+        f"feeds:\n  - name: test-wire\n    url: {feed_server}/wire.xml\n    language: es\n    country: EC\n"
+    )
     env = {
         **os.environ,
         "WIREWATCH_KAFKA_BOOTSTRAP": kafka_settings.bootstrap,
@@ -144,6 +146,9 @@ def test_feed_to_database_row(
     assert "<p>" not in article["text"] and "intercambio de disparos" in article["text"]
     assert article["published_at"].isoformat() == "2024-08-28T14:05:00+00:00"
     assert labels == ["kidnapping", "shootout"]
+    # the event's location, read by the classifier with the feed's declared country as a hint
+    assert (article["country"], article["admin1_code"], article["place"]) == ("EC", "EC-G", "Guayaquil")
+    assert article["geo_precision"] == "city" and "Guayaquil" in article["geo_evidence"]
     assert other == 0
     report = measure_lag(kafka_settings, {classify_group: [raw], store_group: [tagged]})
     assert report.total == 0

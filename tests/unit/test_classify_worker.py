@@ -14,7 +14,7 @@ import pytest
 from classify.worker import TaggingHandler, TagResult
 from tests.support.factories import seen
 from tests.unit.test_batch_loop import FakeConsumer, FakeDeadLetters
-from wirewatch.contract import ArticleSeen, decode_tagged, encode
+from wirewatch.contract import ArticleSeen, EventLocation, decode_tagged, encode
 from wirewatch.kafka import BatchLoop
 
 Rec = namedtuple("Rec", "topic partition offset key value")
@@ -90,3 +90,21 @@ def test_a_broken_tagger_still_crashes_rather_than_dead_lettering_everything() -
     with pytest.raises(RuntimeError, match="vanished"):
         TaggingHandler(PickyTagger(broken=True), producer, "tagged")(_records("a", "b", "c"))  # type: ignore[arg-type]
     assert producer.sent == []
+
+
+def test_an_article_the_locator_raises_on_is_tagged_without_a_location() -> None:
+    """The location is optional: a locator bug on one article must lose neither its tags nor the
+    batch (before the merge of issues 11 and 14 the exception escaped the handler: a crash loop)."""
+
+    def locator(article: ArticleSeen) -> EventLocation:
+        if "unplaceable" in article.title:
+            raise ValueError("resolver cannot handle this article")
+        return EventLocation(country="EC", precision="country")
+
+    producer = FakeProducer()
+    handler = TaggingHandler(PickyTagger(), producer, "tagged", locator=locator)  # type: ignore[arg-type]
+    failures = handler(_records("fine", "unplaceable", "fine too"))
+    assert failures == []
+    sent = [decode_tagged(v) for v in producer.sent]
+    assert [t.article_id for t in sent] == ["a0", "a1", "a2"]
+    assert [t.location.country if t.location else None for t in sent] == ["EC", None, "EC"]

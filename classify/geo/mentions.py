@@ -1,0 +1,286 @@
+"""Mentions of places in a text: the first step of ``locate.py``.
+
+Every run of capitalised words that names a country, first-level division or town (longest
+match first, accents and case ignored), and every demonym, with what the words around it say:
+a locative word before it ("en", "municipio de"), a dateline, a sentence that tells where it
+happened or about a court, "cártel de" before it. Readings a name can hardly have here are
+dropped (:func:`_plausible`, :func:`supported`). Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from classify.geo.gazetteer import Gazetteer, Place
+from classify.geo.names import (
+    ADMIN1_WORDS,
+    CAPITALS_ONLY,
+    FACILITY_BEFORE,
+    LOCATIVE_BEFORE,
+    NEIGHBOURHOOD_HEADS,
+    NOT_PLACES,
+    ORIGIN_BEFORE,
+    STRONG_LOCATIVE,
+    fold,
+    fold_word,
+    words,
+)
+
+MAX_EVIDENCE_CHARS = 240
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"“¿¡A-ZÁÉÍÓÚÑ])|\n+")
+
+_JOINER = re.compile("^[ .\\-'\u2019]{0,3}\\Z")
+
+_DATELINE = re.compile(
+    r"^\s*([A-ZÁÉÍÓÚÑ][\wÁÉÍÓÚÑáéíóúñ .'-]{1,40}?)\s*(?:,[^\n(]{0,40})?\s*"
+    r"(?:\((?:EFE|AP|AFP|Reuters|Europa Press|Xinhua|ANSA|dpa|DPA|Sputnik|NTN24|AFP/EFE)\)"
+    "|[.,]?\\s*[\u2014\u2013-]{1,2}|\\.-)"
+)
+
+_EVENT_CUE = re.compile(
+    r"\b(?:ocurri[óo]|sucedi[óo]|se produjo|tuvo lugar|se registr[óo]|happened|occurred|took place)\b",
+    re.IGNORECASE,
+)
+"""The sentence that says where it happened ("El hecho ocurrió en ...") outweighs the others."""
+
+_CITY_WORDS = frozenset({"ciudad", "city", "town", "localidad"})
+
+_COURT_CUE = re.compile(
+    r"\b(?:tribunal|juzgado|juez|audiencia|imputad[oa]s?|vinculad[oa]s? a proceso|extraditad[oa]s?|"
+    r"court|judge|charged|arraigned|sentenced|extradited)\b",
+    re.IGNORECASE,
+)
+"""Where suspects were later charged or tried is not where the event happened."""
+
+_WEAK_LOCATIVE = frozenset({"de", "del", "from", "desde", "of"})
+"""Alone, "de" is as often "pescadores de Buenaventura" (who) as "municipio de X" (where)."""
+
+_CARTEL = frozenset({"cartel", "carteles", "tren", "clan"})
+
+
+@dataclass
+class Mention:
+    """A place name (or demonym) in the text, its candidate readings and its weight."""
+
+    start: int
+    end: int
+    sentence: int
+    surface: str
+    key: str
+    candidates: list[Place]
+    demonym: str | None
+    weight: float
+    locative: bool
+    dateline: bool
+    weak_locative: bool = False
+    """Only "de" before it: "pescadores de Buenaventura" (who) as often as "municipio de X"."""
+    city_cue: bool = False
+    """"ciudad de Durango": the town, not the state of the same name."""
+
+
+def index_of(starts: list[int], offset: int) -> int:
+    return max(k for k, s in enumerate(starts) if s <= offset)
+
+
+def sentence_starts(text: str) -> list[int]:
+    return [0] + [m.end() for m in _SENTENCE_END.finditer(text)]
+
+
+def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
+    toks = words(text)
+    folded = [fold_word(t.group()) for t in toks]
+    caps = real_caps = [t.group()[0].isupper() for t in toks]
+    if title_end > 0 and not any(ch.isupper() for ch in text[:title_end]):
+        # An all-lower-case headline ("tiroteo al sur de culiacan"): any word may be a name.
+        caps = [
+            c or (t.start() < title_end and len(t.group()) >= 4 and fold_word(t.group()) not in NOT_PLACES)
+            for c, t in zip(caps, toks, strict=True)
+        ]
+    starts = sentence_starts(text)
+    court_sentences = {index_of(starts, m.start()) for m in _COURT_CUE.finditer(text)}
+    event_sentences = {index_of(starts, m.start()) for m in _EVENT_CUE.finditer(text)}
+    dateline = _DATELINE.match(text[title_end + 1 :] if title_end >= 0 else text)
+    dateline_end = (title_end + 1 + dateline.end(1)) if dateline else -1
+    out: list[Mention] = []
+    sent = 0
+    i = 0
+    n = len(toks)
+    while i < n:
+        start = toks[i].start()
+        while sent + 1 < len(starts) and starts[sent + 1] <= start:
+            sent += 1
+        found = None
+        if caps[i]:
+            j_max = i + 1
+            while j_max < min(n, i + gaz.max_words) and _JOINER.match(
+                text[toks[j_max - 1].end() : toks[j_max].start()]
+            ):
+                j_max += 1
+            for j in range(j_max, i, -1):
+                if not caps[j - 1] and j - 1 > i:
+                    continue
+                key = " ".join(folded[i:j])
+                if key in CAPITALS_ONLY and not text[start : toks[j - 1].end()].replace(".", "").isupper():
+                    continue
+                cands = gaz.lookup(key)
+                dem = gaz.demonyms.get(key) if j - i <= 2 else None
+                if cands or dem:
+                    found = (j, key, cands, dem)
+                    break
+        elif folded[i] in gaz.demonyms:
+            found = (i + 1, folded[i], (), gaz.demonyms[folded[i]])
+        if not found:
+            i += 1
+            continue
+        j, key, cands, dem = found
+        end = toks[j - 1].end()
+        prev = folded[i - 1] if i > 0 else ""
+        places = [gaz.places[p] for p in cands]
+        places = _plausible(places, key, text, toks, real_caps, folded, i, j, starts[sent])
+        if places or dem:
+            in_title = start <= title_end
+            pos_w = (
+                2.0 if in_title else (1.6 if sent <= (1 if title_end >= 0 else 0) else 1.0 / (1 + 0.2 * sent))
+            )
+            after = folded[j] if j < n else ""
+            before = folded[i - 2] if i >= 2 and prev in ("de", "del", "of") else prev
+            cartel = before in _CARTEL or after in _CARTEL
+            origin = before in ORIGIN_BEFORE
+            weight = pos_w * (0.25 if cartel else 1.0) * (0.15 if origin else 1.0)
+            if sent in event_sentences:
+                weight *= 1.5
+            elif sent in court_sentences:
+                weight *= 0.4
+            out.append(
+                Mention(
+                    start,
+                    end,
+                    sent,
+                    text[start:end],
+                    key,
+                    places,
+                    dem,
+                    weight,
+                    prev in LOCATIVE_BEFORE,
+                    start < dateline_end,
+                    prev in _WEAK_LOCATIVE and before not in LOCATIVE_BEFORE,
+                    before in _CITY_WORDS,
+                )
+            )
+        i = j
+    return out
+
+
+def _plausible(
+    places: list[Place],
+    key: str,
+    text: str,
+    toks: list[re.Match[str]],
+    caps: list[bool],
+    folded: list[str],
+    i: int,
+    j: int,
+    sentence_start: int,
+) -> list[Place]:
+    """Drop readings a name can hardly have here: a small town that is also a common word, a
+    surname ("Fernando Rosales"), a neighbourhood or building ("colonia Miravalle")."""
+    single = j - i == 1
+    prev = folded[i - 1] if i > 0 else ""
+    before = folded[i - 2] if i >= 2 and prev in ("de", "del", "of") else prev
+    if prev in FACILITY_BEFORE:
+        return [p for p in places if p.kind == "country"]
+    strong = before in STRONG_LOCATIVE
+    prev_cap = (
+        i > 0
+        and caps[i - 1]
+        and toks[i - 1].start() > sentence_start
+        and _JOINER.match(text[toks[i - 1].end() : toks[i].start()]) is not None
+    )
+    # "Club de Leones", "Valle de las Palmas": a capitalised word, "de" (and an article), the name.
+    k = i - 2 if i >= 2 and folded[i - 1] in ("la", "las", "el", "los") else i - 1
+    org_of = k >= 1 and folded[k] in ("de", "del") and caps[k - 1] and folded[k - 1] not in LOCATIVE_BEFORE
+    next_cap = (
+        j < len(toks) and caps[j] and _JOINER.match(text[toks[j - 1].end() : toks[j].start()]) is not None
+    )
+    if k >= 1 and folded[k] in ("de", "del") and folded[k - 1] in NEIGHBOURHOOD_HEADS:
+        return [p for p in places if p.kind == "country"]  # "Bosques de San Sebastián", "Villa de Aragón"
+    admin1_named = before in ADMIN1_WORDS and any(p.kind == "admin1" for p in places)
+    at_start = (
+        toks[i].start() <= sentence_start + 1 or text[sentence_start : toks[i].start()].strip(' "“¿¡(') == ""
+    )
+    kept = []
+    for p in places:
+        if admin1_named and p.kind != "admin1":
+            continue
+        if p.kind == "city" and p.population < 1_000_000 and (prev_cap or next_cap) and not strong:
+            continue
+        if p.kind == "admin1" and single and prev_cap:
+            continue
+        common = single and not strong and (key in NOT_PLACES or len(key) < 4)
+        if p.kind == "city" and single and key in NOT_PLACES and fold(p.name) != key:
+            continue  # "Para" is an old name of Belém, and a preposition
+        if p.kind == "city" and p.population < 100_000 and common:
+            continue
+        if p.kind == "admin1" and single and key in NOT_PLACES and not strong:
+            continue
+        if p.kind == "city" and p.population < 100_000 and org_of and not strong:
+            continue
+        if p.kind == "city" and p.population < 100_000 and single and at_start:
+            continue
+        kept.append(p)
+    return kept
+
+
+def supported(mentions: list[Mention], hint: str | None) -> list[Mention]:
+    """Drop readings of small towns and divisions in countries nothing else in the text points
+    to: "Papá" is not a town in Hungary, "Vecinos" not one in Spain."""
+    support: dict[str, set[str]] = defaultdict(set)
+    for m in mentions:
+        if m.demonym:
+            support[m.demonym].add(m.key)
+        for p in m.candidates:
+            if p.kind == "country" or (p.kind == "city" and p.population >= 200_000):
+                support[p.country].add(m.key)
+    kept = []
+    for m in mentions:
+        keys_by_country = {p.country for p in m.candidates if p.kind != "country"}
+        backed = {
+            c
+            for c in keys_by_country
+            if c == hint
+            or support.get(c, set()) - {m.key}
+            or any(o.key != m.key and any(q.country == c for q in o.candidates) for o in mentions)
+        }
+        cands = [
+            p
+            for p in m.candidates
+            if p.kind == "country"
+            or p.country in backed
+            or m.locative
+            or (p.kind == "city" and p.population >= 200_000)
+            or (p.kind == "admin1" and len(keys_by_country) == 1)
+        ]
+        if cands or m.demonym:
+            m.candidates = cands
+            kept.append(m)
+    return kept
+
+
+def sentence_of(text: str, m: Mention) -> str:
+    starts = sentence_starts(text)
+    begin = max(s for s in starts if s <= m.start)
+    after = [s for s in starts if s > m.start]
+    return text[begin : after[0] if after else len(text)]
+
+
+def evidence(text: str, m: Mention) -> str:
+    sentence = sentence_of(text, m).strip()
+    if len(sentence) <= MAX_EVIDENCE_CHARS:
+        return sentence
+    offset = max(0, text.find(sentence))
+    centre = m.start - offset
+    lo = max(0, min(centre - MAX_EVIDENCE_CHARS // 2, len(sentence) - MAX_EVIDENCE_CHARS))
+    return sentence[lo : lo + MAX_EVIDENCE_CHARS].strip()
