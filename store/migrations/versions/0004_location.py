@@ -1,7 +1,7 @@
 """Where each article's event happened: location columns on ``articles`` and in ``current_events``.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2026-12-04
 
 ``country`` (ISO 3166-1 alpha-2), ``admin1_name``/``admin1_code`` (ISO 3166-2), ``place``,
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
