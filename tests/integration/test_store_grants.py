@@ -34,7 +34,9 @@ def test_a_role_without_grants_gets_them_on_the_next_migrate(database_url: str, 
         upgrade(engine)
         # As if the role had appeared after the schema was migrated: no privileges on this database.
         with engine.begin() as conn:
-            conn.exec_driver_sql(f"REVOKE ALL ON articles, classifications, events, event_outbox FROM {SINK_ROLE}")
+            conn.exec_driver_sql(
+                f"REVOKE ALL ON articles, classifications, events, event_outbox FROM {SINK_ROLE}"
+            )
             conn.exec_driver_sql(
                 f"REVOKE ALL ON SEQUENCE classifications_id_seq, event_outbox_id_seq FROM {SINK_ROLE}"
             )

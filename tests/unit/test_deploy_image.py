@@ -1,10 +1,10 @@
 """The model cache the image ships is usable by the image's non-root user.
 
-The Dockerfile builds ``/opt/models`` as root in the builder stage (``classify.backbone build``
-then ``classify.onnx_export build``, then ``classify.geo.gazetteer build``), copies it with its modes into the runtime stage and serves
-as uid 10001. A file written owner-only (safetensors writes 0600 whatever the umask) makes the
-classifier fail at start with ``PermissionError``. These tests build a cache the same way into a
-temporary folder and read it back as another user.
+The Dockerfile builds ``/opt/models`` as root in the builder stage (``classify.backbone build``,
+``classify.onnx_export build``, then ``classify.geo.gazetteer build``), copies it with its modes
+into the runtime stage and serves as uid 10001. A file written owner-only (safetensors writes
+0600 whatever the umask) makes the classifier fail at start with ``PermissionError``. These tests
+build a cache the same way into a temporary folder and read it back as another user.
 """
 
 from __future__ import annotations
