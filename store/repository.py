@@ -8,6 +8,8 @@ whose outcome depends only on the message, so re-delivery changes nothing:
 * ``classifications``: insert-or-ignore on (article, revision, model, version).
 * ``events``: replaced for an article only when the incoming classification is
   newer (revision, then classified time) than the one the current rows came from.
+* ``incident_reports`` / ``incidents``: the same newer classifications are linked into
+  incidents (:mod:`store.incidents.repository`), under a lock all sinks share.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy import DateTime, Integer, Text, column, delete, func, select, va
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from store.incidents.repository import link_tagged, lock_linking
 from store.tables import articles, classifications, events
 from wirewatch.contract import ArticleTagged
 
@@ -101,6 +104,7 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
     if not batch:
         return SaveResult(0, 0, 0)
     newest = newest_per_article(batch)
+    lock_linking(session)  # before any row lock: see store/incidents/repository.py
     _upsert_articles(session, newest)
     session.execute(
         insert(classifications).on_conflict_do_nothing(
@@ -110,6 +114,7 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
     )
     fresher = _fresher_than_stored(session, newest)
     written = _replace_events(session, fresher)
+    link_tagged(session, fresher)
     return SaveResult(len(newest), len(fresher), written)
 
 

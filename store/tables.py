@@ -6,6 +6,8 @@
 * ``events``          the current tags: one row per (article, category) above threshold,
                       from the newest classification of the article
 * view ``current_events`` events joined with their article, for readers
+* ``incidents``        one row per real-world incident; ``incident_reports`` links each article to it
+* view ``incident_categories`` one row per (incident, category), for counting
 
 Changing anything here needs a new Alembic revision; a test checks they agree.
 """
@@ -16,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -28,7 +31,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 
 metadata = MetaData(
     naming_convention={
@@ -105,3 +108,55 @@ events = Table(
     comment="Current violence tags: one row per (article, category)",
 )
 Index("ix_events_category_classified_at", events.c.category, events.c.classified_at.desc())
+
+# ---- incidents (migration 0005): one row per real-world incident, and each article's link to it ----
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", Text, primary_key=True, comment="Derived from the first report's article id"),
+    Column("founder_article_id", Text, nullable=False, comment="The first report (earliest published)"),
+    Column("categories", ARRAY(Text), nullable=False, comment="Union of the reports' categories"),
+    Column("country", Text, comment="ISO 3166-1 alpha-2, the reports' most common"),
+    Column("admin1", Text),
+    Column("place", Text),
+    Column("event_date", Date, comment="Day of the event as the reports state or imply it"),
+    Column("first_reported_at", TZ),
+    Column("last_reported_at", TZ),
+    Column("article_count", Integer, nullable=False),
+    Column("source_count", Integer, nullable=False, comment="Distinct publishers"),
+    Column("title", Text, nullable=False, comment="Title of the earliest report that has one"),
+    Column("updated_at", TZ, nullable=False, server_default=func.now()),
+    comment="One row per real-world incident (reports linked by store/incidents)",
+)
+Index("ix_incidents_first_reported_at", incidents.c.first_reported_at.desc())
+Index("ix_incidents_country_event_date", incidents.c.country, incidents.c.event_date)
+
+incident_reports = Table(
+    "incident_reports",
+    metadata,
+    Column("article_id", Text, ForeignKey("articles.article_id", ondelete="CASCADE"), primary_key=True),
+    Column("incident_id", Text, nullable=False, comment="The article's current incident"),
+    Column(
+        "component_id", Text, nullable=False, comment="Reports joined by close pairs (linker bookkeeping)"
+    ),
+    Column("language", Text, nullable=False),
+    Column("published_at", TZ),
+    Column("event_date", Date),
+    Column("days", ARRAY(Date), nullable=False, comment="Every day the text states"),
+    Column("month_days", ARRAY(Integer), nullable=False, comment="month * 100 + day of each date mention"),
+    Column("names", ARRAY(Text), nullable=False, comment="Folded proper names the linker compares"),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("embedding", ARRAY(REAL), comment="Language-centred encoder embedding"),
+    Column("source", Text),
+    Column("title", Text, nullable=False),
+    Column("country", Text),
+    Column("admin1", Text),
+    Column("place", Text),
+    Column("linked_at", TZ, nullable=False, server_default=func.now()),
+    comment="Each linked article: its incident and what the linker compared",
+)
+Index("ix_incident_reports_incident_id", incident_reports.c.incident_id)
+Index("ix_incident_reports_component_id", incident_reports.c.component_id)
+Index("ix_incident_reports_published_at", incident_reports.c.published_at)
+Index("ix_incident_reports_names", incident_reports.c.names, postgresql_using="gin")

@@ -1,0 +1,190 @@
+"""Incident linking inside the sink's transaction: a :class:`ReportStore` over PostgreSQL, and writes.
+
+Functions receive a session and never commit; the sink's batch transaction owns them, so an
+article, its events and its incident link land together or not at all, and a crash anywhere
+re-delivers a batch whose linking is then redone from the same stored state.
+
+Concurrency: linking reads the neighbourhood of a batch and rewrites it, so two sinks must not
+link at once. :func:`lock_linking` takes a transaction-scoped advisory lock
+(``pg_advisory_xact_lock``); :func:`store.repository.save_batch` takes it *before* it locks any
+article row, so a sink never waits for the lock while holding rows another sink's linking needs
+(which would deadlock). The lock is released at commit or rollback; sinks still decode, batch and
+commit offsets in parallel, and only their database transactions queue (README "Incidents").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import timedelta
+from typing import Any, Final
+
+import numpy as np
+from sqlalchemy import Row, delete, func, or_, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from store.incidents.features import Features, Report, features
+from store.incidents.linker import WINDOW_DAYS, Linker, LinkPlan, Stored
+from store.tables import incident_reports, incidents
+from wirewatch.contract import ArticleTagged
+
+LINK_LOCK_KEY: Final = 0x77_69_72_65_2D_69_6E_63  # "wire-inc": one key for every linker
+"""The advisory lock all linkers share (``pg_advisory_xact_lock``)."""
+
+
+def lock_linking(session: Session) -> None:
+    """Serialise incident linking across sinks until this transaction ends (re-entrant)."""
+    session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LINK_LOCK_KEY})
+
+
+def report_from_tagged(msg: ArticleTagged) -> Report:
+    """The linker's view of a tagged article (no ``published_at``: first sight, as in ``articles``)."""
+    a = msg.article
+    return Report(
+        article_id=a.article_id,
+        title=a.title,
+        text=a.text or a.summary,
+        lang=a.language,
+        published_at=a.published_at or a.first_seen_at,
+        categories=frozenset(msg.labels),
+        embedding=msg.embedding,
+        source=a.source,
+    )
+
+
+def _features(row: Row[Any]) -> Features:
+    return Features(
+        article_id=row.article_id,
+        lang=row.language,
+        published_at=row.published_at,
+        event_date=row.event_date,
+        days=frozenset(row.days),
+        month_days=frozenset(row.month_days),
+        names=frozenset(row.names),
+        categories=frozenset(row.categories),
+        vector=np.asarray(row.embedding, dtype=np.float32) if row.embedding is not None else None,
+        source=row.source,
+        title=row.title,
+        country=row.country,
+        admin1=row.admin1,
+        place=row.place,
+    )
+
+
+def _stored(row: Row[Any]) -> Stored:
+    return Stored(_features(row), row.incident_id, row.component_id)
+
+
+class SqlReportStore:
+    """:class:`store.incidents.linker.ReportStore` over ``incident_reports`` (reads only)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def stored(self, article_ids: Collection[str]) -> list[Stored]:
+        if not article_ids:
+            return []
+        rows = self._session.execute(
+            select(incident_reports).where(incident_reports.c.article_id.in_(sorted(article_ids)))
+        )
+        return [_stored(r) for r in rows]
+
+    def candidates(self, reports: Sequence[Features]) -> list[Stored]:
+        """Stored reports sharing a name with the batch, published within the window (or undated)."""
+        names = sorted({n for f in reports for n in f.names})
+        if not names:
+            return []
+        query = select(incident_reports).where(incident_reports.c.names.overlap(names))
+        stamps = [f.published_at for f in reports]
+        if stamps and all(s is not None for s in stamps):
+            window = timedelta(days=WINDOW_DAYS + 1)
+            low = min(s for s in stamps if s is not None) - window
+            high = max(s for s in stamps if s is not None) + window
+            query = query.where(
+                or_(
+                    incident_reports.c.published_at.between(low, high),
+                    incident_reports.c.published_at.is_(None),
+                )
+            )
+        return [_stored(r) for r in self._session.execute(query)]
+
+    def members(self, component_ids: Collection[str]) -> list[Stored]:
+        if not component_ids:
+            return []
+        rows = self._session.execute(
+            select(incident_reports).where(incident_reports.c.component_id.in_(sorted(component_ids)))
+        )
+        return [_stored(r) for r in rows]
+
+
+def _report_row(s: Stored) -> dict[str, Any]:
+    f = s.features
+    return {
+        "article_id": f.article_id,
+        "incident_id": s.incident_id,
+        "component_id": s.component_id,
+        "language": f.lang,
+        "published_at": f.published_at,
+        "event_date": f.event_date,
+        "days": sorted(f.days),
+        "month_days": sorted(f.month_days),
+        "names": sorted(f.names),
+        "categories": sorted(f.categories),
+        "embedding": [float(x) for x in f.vector] if f.vector is not None else None,
+        "source": f.source,
+        "title": f.title,
+        "country": f.country,
+        "admin1": f.admin1,
+        "place": f.place,
+    }
+
+
+def apply_plan(session: Session, plan: LinkPlan) -> None:
+    """Write a :class:`LinkPlan`: reports, their incidents, and what disappeared. Never commits."""
+    if plan.removed:
+        session.execute(delete(incident_reports).where(incident_reports.c.article_id.in_(plan.removed)))
+    if plan.assignments:
+        stmt = insert(incident_reports)
+        columns = [c.name for c in incident_reports.columns if c.name not in ("article_id", "linked_at")]
+        update = {c: stmt.excluded[c] for c in columns}
+        update["linked_at"] = func.now()
+        rows = sorted((_report_row(s) for s in plan.assignments.values()), key=lambda r: r["article_id"])
+        session.execute(stmt.on_conflict_do_update(index_elements=["article_id"], set_=update), rows)
+    if plan.vanished:
+        session.execute(delete(incidents).where(incidents.c.incident_id.in_(sorted(plan.vanished))))
+    if plan.summaries:
+        stmt = insert(incidents)
+        columns = [c.name for c in incidents.columns if c.name not in ("incident_id", "updated_at")]
+        update = {c: stmt.excluded[c] for c in columns}
+        update["updated_at"] = func.now()
+        rows = [
+            {
+                "incident_id": s.incident_id,
+                "founder_article_id": s.founder_article_id,
+                "categories": list(s.categories),
+                "country": s.country,
+                "admin1": s.admin1,
+                "place": s.place,
+                "event_date": s.event_date,
+                "first_reported_at": s.first_reported_at,
+                "last_reported_at": s.last_reported_at,
+                "article_count": s.article_count,
+                "source_count": s.source_count,
+                "title": s.title,
+            }
+            for s in sorted(plan.summaries.values(), key=lambda s: s.incident_id)
+        ]
+        session.execute(stmt.on_conflict_do_update(index_elements=["incident_id"], set_=update), rows)
+
+
+def link_tagged(session: Session, fresher: Sequence[ArticleTagged]) -> LinkPlan:
+    """Link the batch's newly classified articles: those with a category join or open an incident,
+    those that lost every category leave theirs. Takes the linking lock; never commits."""
+    if not fresher:
+        return LinkPlan()
+    lock_linking(session)
+    linked = [features(report_from_tagged(m)) for m in fresher if m.labels]
+    unlinked = [m.article_id for m in fresher if not m.labels]
+    plan = Linker(SqlReportStore(session)).link(linked, remove=unlinked)
+    apply_plan(session, plan)
+    return plan
