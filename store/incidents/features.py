@@ -34,83 +34,14 @@ from store.incidents.dates import fold, read_dates
 CENTROIDS_FILE: Final = Path(__file__).with_name("centroids.json")
 
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
-_NOT_NAMES: Final = frozenset(
-    [
-        "el",
-        "la",
-        "los",
-        "las",
-        "lo",
-        "le",
-        "les",
-        "de",
-        "del",
-        "al",
-        "y",
-        "en",
-        "un",
-        "una",
-        "unos",
-        "unas",
-        "por",
-        "para",
-        "con",
-        "que",
-        "se",
-        "su",
-        "sus",
-        "este",
-        "esta",
-        "estos",
-        "estas",
-        "ese",
-        "esa",
-        "hace",
-        "the",
-        "a",
-        "an",
-        "of",
-        "and",
-        "in",
-        "on",
-        "at",
-        "to",
-        "for",
-        "with",
-        "this",
-        "that",
-        "these",
-        "those",
-        "he",
-        "she",
-        "they",
-        "it",
-        "his",
-        "her",
-        "its",
-        "who",
-        "what",
-        "when",
-        "where",
-        "after",
-        "before",
-        "during",
-        "since",
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "sr",
-        "sra",
-        "gen",
-        "col",
-        "lt",
-        "sgt",
-        "gov",
-        "sen",
-        "no",
-    ]
+_NOT_NAMES_TEXT: Final = (
+    "el la los las lo le les de del al y en un una unos unas por para con que se su sus este esta "
+    "estos estas ese esa hace the a an of and in on at to for with this that these those he she they "
+    "it his her its who what when where after before during since mr mrs ms dr sr sra gen col lt sgt "
+    "gov sen no monday tuesday wednesday thursday friday saturday sunday january february march april "
+    "may june july august september october november december"
 )
+_NOT_NAMES: Final = frozenset(_NOT_NAMES_TEXT.split())
 
 
 @dataclass(frozen=True)
