@@ -14,6 +14,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         json.loads(line) for line in Path(args.pred).read_text(encoding="utf-8").splitlines() if line
     ]
     predicted = {str(r["id"]): str(r["incident_id"]) for r in pred_rows}
-    result = {
+    result: dict[str, Any] = {
         "articles": len(set(gold) & set(predicted)),
         "incidents_gold": len({gold[i] for i in predicted if i in gold}),
         "incidents_predicted": len({predicted[i] for i in gold if i in predicted}),

@@ -146,7 +146,7 @@ def apply_plan(session: Session, plan: LinkPlan) -> None:
     if plan.assignments:
         stmt = insert(incident_reports)
         columns = [c.name for c in incident_reports.columns if c.name not in ("article_id", "linked_at")]
-        update = {c: stmt.excluded[c] for c in columns}
+        update: dict[str, Any] = {c: stmt.excluded[c] for c in columns}
         update["linked_at"] = func.now()
         rows = sorted((_report_row(s) for s in plan.assignments.values()), key=lambda r: r["article_id"])
         session.execute(stmt.on_conflict_do_update(index_elements=["article_id"], set_=update), rows)
