@@ -28,6 +28,7 @@ incidents``, :class:`store.incidents.repository.SqlReportStore` inside the sink'
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -50,6 +51,8 @@ SAME_NEWS_DAYS: Final = 2
 WINDOW_DAYS: Final = 40
 EVENT_DAYS_APART: Final = 7
 NEVER: Final = float("-inf")
+MAX_POOL: Final = 300
+"""Above this many reports (batch and touched components), a batch is attached, not re-clustered."""
 
 
 def cosine(a: Features, b: Features) -> float:
@@ -115,18 +118,31 @@ def founder(members: Iterable[Features]) -> Features:
     return min(members, key=lambda f: f.founder_key)
 
 
+def _pairs(ordered: Sequence[Features]) -> list[tuple[int, int]]:
+    """Index pairs that share at least :data:`MIN_SHARED_NAMES` names (the only ones that can be close)."""
+    by_name: dict[str, list[int]] = {}
+    for i, f in enumerate(ordered):
+        for name in f.names:
+            by_name.setdefault(name, []).append(i)
+    shared: Counter[tuple[int, int]] = Counter()
+    for holders in by_name.values():
+        for x in range(len(holders)):
+            for y in range(x + 1, len(holders)):
+                shared[holders[x], holders[y]] += 1
+    return sorted(p for p, count in shared.items() if count >= MIN_SHARED_NAMES)
+
+
 def cluster(members: Sequence[Features]) -> list[list[Features]]:
     """Partition reports into incidents (see the module docstring); deterministic for a set."""
     ordered = sorted(members, key=lambda f: f.article_id)
     n = len(ordered)
     margins = np.full((n, n), NEVER)
     edges: list[tuple[float, str, str, int, int]] = []
-    for i in range(n):
-        for j in range(i + 1, n):
-            m = margin(ordered[i], ordered[j])
-            margins[i, j] = margins[j, i] = m
-            if m >= 0:
-                edges.append((-m, ordered[i].article_id, ordered[j].article_id, i, j))
+    for i, j in _pairs(ordered):
+        m = margin(ordered[i], ordered[j])
+        margins[i, j] = margins[j, i] = m
+        if m >= 0:
+            edges.append((-m, ordered[i].article_id, ordered[j].article_id, i, j))
     edges.sort()
     owner = list(range(n))
     groups: dict[int, list[int]] = {i: [i] for i in range(n)}
@@ -156,10 +172,9 @@ def components(members: Sequence[Features]) -> list[list[Features]]:
             x = parent[x]
         return x
 
-    for i in range(len(ordered)):
-        for j in range(i + 1, len(ordered)):
-            if find(i) != find(j) and margin(ordered[i], ordered[j]) >= 0:
-                parent[find(i)] = find(j)
+    for i, j in _pairs(ordered):
+        if find(i) != find(j) and margin(ordered[i], ordered[j]) >= 0:
+            parent[find(i)] = find(j)
     out: dict[int, list[Features]] = {}
     for i, f in enumerate(ordered):
         out.setdefault(find(i), []).append(f)
@@ -239,8 +254,12 @@ class ReportStore(Protocol):
         """Every stored report that could be close to one of ``reports`` (a superset is fine)."""
         ...
 
-    def members(self, component_ids: Collection[str]) -> list[Stored]:
-        """Every stored report of these components."""
+    def members(self, component_ids: Collection[str], limit: int) -> list[Stored]:
+        """The stored reports of these components (at most ``limit``)."""
+        ...
+
+    def incident_members(self, incident_ids: Collection[str]) -> list[Stored]:
+        """Every stored report of these incidents."""
         ...
 
 
@@ -285,7 +304,10 @@ class Linker:
                 continue
             if any(margin(f, cand.features) >= 0 for f in batch.values()):
                 touched.add(cand.component_id)
-        stored = {s.features.article_id: s for s in self._store.members(touched)} if touched else {}
+        loaded = self._store.members(touched, MAX_POOL + 1) if touched else []
+        if len(loaded) + len(batch) > MAX_POOL:
+            return self._attach(batch, gone, before)
+        stored = {s.features.article_id: s for s in loaded}
         stored.update({a: s for a, s in before.items() if a not in stored})
         pool = {a: s.features for a, s in stored.items() if a not in batch and a not in gone}
         pool.update(batch)
@@ -303,6 +325,55 @@ class Linker:
         plan.vanished = set(plan.previous.values()) - set(plan.summaries)
         return plan
 
+    def _attach(self, batch: dict[str, Features], gone: set[str], before: dict[str, Stored]) -> LinkPlan:
+        """Bounded linking for a crowded neighbourhood (more than :data:`MAX_POOL` reports).
+
+        Each new report, earliest first, joins the incident it is closest to among its candidates
+        when it is close to one of them and within the slack of all of them, or opens its own.
+        Nothing already stored moves, so the cost stays bounded by the candidates; the price is
+        that, in such a neighbourhood only, arrival order can matter (README "Incidents").
+        """
+        candidates = [
+            c for c in self._store.candidates(list(batch.values())) if c.features.article_id not in batch
+        ]
+        groups: dict[str, list[Stored]] = {}
+        for c in candidates:
+            if c.features.article_id not in gone:
+                groups.setdefault(c.incident_id, []).append(c)
+        plan = LinkPlan(
+            previous={a: s.incident_id for a, s in before.items()},
+            removed=sorted(a for a in gone if a in before),
+        )
+        for f in sorted(batch.values(), key=lambda r: r.founder_key):
+            best: tuple[float, str] | None = None
+            for incident, members in sorted(groups.items()):
+                margins = [margin(f, m.features) for m in members[-MAX_POOL:]]
+                top = max(margins)
+                if top >= 0 and min(margins) >= -SLACK and (best is None or top > best[0]):
+                    best = (top, incident)
+            if best is None:
+                placed = Stored(f, incident_id(f), incident_id(f).replace("inc-", "cmp-", 1))
+            else:
+                placed = Stored(f, best[1], groups[best[1]][0].component_id)
+            groups.setdefault(placed.incident_id, []).append(placed)
+            plan.assignments[f.article_id] = placed
+        touched = (
+            {s.incident_id for s in plan.assignments.values()}
+            | {before[a].incident_id for a in plan.removed}
+            | {before[a].incident_id for a in batch if a in before}
+        )
+        everyone = {s.features.article_id: s for s in self._store.incident_members(touched)}
+        for a in plan.removed:
+            everyone.pop(a, None)
+        everyone.update(plan.assignments)
+        by_incident: dict[str, list[Features]] = {}
+        for s in everyone.values():
+            by_incident.setdefault(s.incident_id, []).append(s.features)
+        for incident, reports in by_incident.items():
+            plan.summaries[incident] = dataclasses.replace(summarise(reports), incident_id=incident)
+        plan.vanished = touched - set(plan.summaries)
+        return plan
+
 
 class MemoryStore:
     """A :class:`ReportStore` in a dict: ``wirewatch incidents`` and the unit tests."""
@@ -315,12 +386,18 @@ class MemoryStore:
 
     def candidates(self, reports: Sequence[Features]) -> list[Stored]:
         return [
-            s for s in self.reports.values() if any(len(f.names & s.features.names) >= 1 for f in reports)
+            s
+            for s in self.reports.values()
+            if any(len(f.names & s.features.names) >= MIN_SHARED_NAMES for f in reports)
         ]
 
-    def members(self, component_ids: Collection[str]) -> list[Stored]:
+    def members(self, component_ids: Collection[str], limit: int) -> list[Stored]:
         wanted = set(component_ids)
-        return [s for s in self.reports.values() if s.component_id in wanted]
+        return [s for s in self.reports.values() if s.component_id in wanted][:limit]
+
+    def incident_members(self, incident_ids: Collection[str]) -> list[Stored]:
+        wanted = set(incident_ids)
+        return [s for s in self.reports.values() if s.incident_id in wanted]
 
     def apply(self, plan: LinkPlan) -> None:
         for article_id in plan.removed:

@@ -14,17 +14,18 @@ commit offsets in parallel, and only their database transactions queue (README "
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any, Final
 
 import numpy as np
-from sqlalchemy import Row, delete, func, or_, select, text
+from sqlalchemy import Row, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from store.incidents.features import Features, Report, features
-from store.incidents.linker import WINDOW_DAYS, Linker, LinkPlan, Stored
+from store.incidents.linker import MIN_SHARED_NAMES, WINDOW_DAYS, Linker, LinkPlan, Stored
 from store.tables import incident_reports, incidents
 from wirewatch.contract import ArticleTagged
 
@@ -50,6 +51,39 @@ def report_from_tagged(msg: ArticleTagged) -> Report:
         embedding=msg.embedding,
         source=a.source,
     )
+
+
+ONE_DAY: Final = timedelta(days=1)
+CANDIDATES_PER_REPORT: Final = 100
+"""Most recent stored reports considered per new report (a bound for crowded neighbourhoods)."""
+
+# One round trip for the whole batch: each new report (a JSON object) finds the stored reports that
+# share at least two names with it, in its window, with agreeing categories; the names GIN index
+# answers ``&&``, the rest re-checks those rows.
+_CANDIDATES = text(
+    """
+    WITH batch AS (
+        SELECT ARRAY(SELECT jsonb_array_elements_text(b.names)) AS names,
+               ARRAY(SELECT jsonb_array_elements_text(b.categories)) AS categories,
+               b.low, b.high
+        FROM jsonb_to_recordset(CAST(:batch AS jsonb))
+             AS b(names jsonb, categories jsonb, low timestamptz, high timestamptz)
+    )
+    SELECT DISTINCT ON (found.article_id) found.*
+    FROM batch CROSS JOIN LATERAL (
+        SELECT r.* FROM incident_reports r
+        WHERE r.names && batch.names
+          AND (SELECT count(*) FROM unnest(r.names) AS n WHERE n = ANY(batch.names)) >= :least
+          AND (batch.low IS NULL OR r.published_at IS NULL
+               OR r.published_at BETWEEN batch.low AND batch.high)
+          AND (cardinality(batch.categories) = 0 OR cardinality(r.categories) = 0
+               OR r.categories && batch.categories)
+        ORDER BY r.published_at DESC NULLS LAST, r.article_id
+        LIMIT :per_report
+    ) AS found
+    ORDER BY found.article_id
+    """
+)
 
 
 def _features(row: Row[Any]) -> Features:
@@ -90,29 +124,47 @@ class SqlReportStore:
         return [_stored(r) for r in rows]
 
     def candidates(self, reports: Sequence[Features]) -> list[Stored]:
-        """Stored reports sharing a name with the batch, published within the window (or undated)."""
-        names = sorted({n for f in reports for n in f.names})
-        if not names:
+        """Stored reports that meet the necessary conditions of a close pair with one of ``reports``
+        (:func:`store.incidents.linker.margin`): two shared names, the window, agreeing categories."""
+        window = timedelta(days=WINDOW_DAYS + 1)
+        days = {
+            (tuple(sorted(f.names)), tuple(sorted(f.categories)), f.published)
+            for f in reports
+            if len(f.names) >= MIN_SHARED_NAMES
+        }  # syndicated copies ask once
+        batch = [
+            {
+                "names": list(names),
+                "categories": list(categories),
+                "low": (published - window).isoformat() if published is not None else None,
+                "high": (published + window + ONE_DAY).isoformat() if published is not None else None,
+            }
+            for names, categories, published in sorted(days, key=repr)
+        ]
+        if not batch:
             return []
-        query = select(incident_reports).where(incident_reports.c.names.overlap(names))
-        stamps = [f.published_at for f in reports]
-        if stamps and all(s is not None for s in stamps):
-            window = timedelta(days=WINDOW_DAYS + 1)
-            low = min(s for s in stamps if s is not None) - window
-            high = max(s for s in stamps if s is not None) + window
-            query = query.where(
-                or_(
-                    incident_reports.c.published_at.between(low, high),
-                    incident_reports.c.published_at.is_(None),
-                )
-            )
-        return [_stored(r) for r in self._session.execute(query)]
+        rows = self._session.execute(
+            _CANDIDATES,
+            {"batch": json.dumps(batch), "least": MIN_SHARED_NAMES, "per_report": CANDIDATES_PER_REPORT},
+        )
+        return [_stored(r) for r in rows]
 
-    def members(self, component_ids: Collection[str]) -> list[Stored]:
+    def members(self, component_ids: Collection[str], limit: int) -> list[Stored]:
         if not component_ids:
             return []
         rows = self._session.execute(
-            select(incident_reports).where(incident_reports.c.component_id.in_(sorted(component_ids)))
+            select(incident_reports)
+            .where(incident_reports.c.component_id.in_(sorted(component_ids)))
+            .order_by(incident_reports.c.article_id)
+            .limit(limit)
+        )
+        return [_stored(r) for r in rows]
+
+    def incident_members(self, incident_ids: Collection[str]) -> list[Stored]:
+        if not incident_ids:
+            return []
+        rows = self._session.execute(
+            select(incident_reports).where(incident_reports.c.incident_id.in_(sorted(incident_ids)))
         )
         return [_stored(r) for r in rows]
 
