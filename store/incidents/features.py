@@ -42,6 +42,7 @@ _NOT_NAMES_TEXT: Final = (
     "may june july august september october november december"
 )
 _NOT_NAMES: Final = frozenset(_NOT_NAMES_TEXT.split())
+_SENTENCE = re.compile(r"(?<=[.!?:;])\s+|\s+[-\u2013\u2014]\s+")
 
 
 @dataclass(frozen=True)
@@ -99,16 +100,22 @@ class Features:
 
 
 def names(title: str, text: str) -> frozenset[str]:
-    """Folded capitalised words that the text never writes in lower case (see the module docstring)."""
-    words = _WORD.findall(f"{title}\n{text}")
-    lower = {fold(w) for w in words if w[0].islower()}
-    out = set()
-    for word in words:
-        if word[0].isupper() and len(word) >= 3:
-            folded = fold(word)
-            if folded not in lower and folded not in _NOT_NAMES:
-                out.add(folded)
-    return frozenset(out)
+    """Folded capitalised words that the text never writes in lower case (see the module docstring).
+
+    A capitalised word that opens a sentence or line ("Hombres armados...", "Gunmen kidnapped...") only
+    counts when the text also capitalises it elsewhere.
+    """
+    lower: set[str] = set()
+    inside: set[str] = set()
+    for line in f"{title}\n{text}".splitlines():
+        for sentence in _SENTENCE.split(line):
+            for index, word in enumerate(_WORD.findall(sentence)):
+                folded = fold(word)
+                if word[0].islower():
+                    lower.add(folded)
+                elif len(word) >= 3 and index > 0:
+                    inside.add(folded)
+    return frozenset(w for w in inside if w not in lower and w not in _NOT_NAMES)
 
 
 @lru_cache(maxsize=1)

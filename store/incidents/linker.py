@@ -43,8 +43,8 @@ from store.incidents.features import Features
 CROSS_LANGUAGE_BONUS: Final = 0.15
 NAMES_WEIGHT: Final = 0.6
 AGREE: Final = 0.55
-UNKNOWN: Final = 0.70
-DISAGREE: Final = 0.75
+UNKNOWN: Final = 0.72
+DISAGREE: Final = 0.77
 SLACK: Final = 0.10
 MIN_SHARED_NAMES: Final = 2
 SAME_NEWS_DAYS: Final = 2
@@ -278,12 +278,18 @@ class LinkPlan:
     vanished: set[str] = field(default_factory=set)
     """incident ids that no longer exist (merged into another, or renamed)."""
 
+    batch: set[str] = field(default_factory=set)
+    """article ids the call was given to link (always written)."""
+    previous_component: dict[str, str] = field(default_factory=dict)
+
     def changed(self) -> dict[str, Stored]:
-        """Reports whose incident or component is new (the batch's own included)."""
+        """Reports to write: the batch's own, and neighbours whose incident or component moved."""
         return {
             a: s
             for a, s in self.assignments.items()
-            if self.previous.get(a) != s.incident_id or a not in self.previous
+            if a in self.batch
+            or self.previous.get(a) != s.incident_id
+            or self.previous_component.get(a) != s.component_id
         }
 
 
@@ -299,10 +305,15 @@ class Linker:
         gone = set(remove) - set(batch)
         before = {s.features.article_id: s for s in self._store.stored(set(batch) | gone)}
         touched = {s.component_id for s in before.values()}
+        named: dict[str, list[Features]] = {}
+        for f in batch.values():
+            for name in f.names:
+                named.setdefault(name, []).append(f)
         for cand in self._store.candidates(list(batch.values())):
             if cand.features.article_id in batch or cand.component_id in touched:
                 continue
-            if any(margin(f, cand.features) >= 0 for f in batch.values()):
+            sharing = Counter(f.article_id for name in cand.features.names for f in named.get(name, ()))
+            if any(margin(batch[a], cand.features) >= 0 for a, n in sharing.items() if n >= MIN_SHARED_NAMES):
                 touched.add(cand.component_id)
         loaded = self._store.members(touched, MAX_POOL + 1) if touched else []
         if len(loaded) + len(batch) > MAX_POOL:
@@ -314,6 +325,8 @@ class Linker:
         plan = LinkPlan(
             previous={a: s.incident_id for a, s in stored.items()},
             removed=sorted(a for a in gone if a in before),
+            batch=set(batch),
+            previous_component={a: s.component_id for a, s in stored.items()},
         )
         for group in components(list(pool.values())):
             component = incident_id(founder(group)).replace("inc-", "cmp-", 1)
@@ -343,6 +356,7 @@ class Linker:
         plan = LinkPlan(
             previous={a: s.incident_id for a, s in before.items()},
             removed=sorted(a for a in gone if a in before),
+            batch=set(batch),
         )
         for f in sorted(batch.values(), key=lambda r: r.founder_key):
             best: tuple[float, str] | None = None

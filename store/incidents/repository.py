@@ -195,12 +195,13 @@ def apply_plan(session: Session, plan: LinkPlan) -> None:
     """Write a :class:`LinkPlan`: reports, their incidents, and what disappeared. Never commits."""
     if plan.removed:
         session.execute(delete(incident_reports).where(incident_reports.c.article_id.in_(plan.removed)))
-    if plan.assignments:
+    if plan.changed():
         stmt = insert(incident_reports)
         columns = [c.name for c in incident_reports.columns if c.name not in ("article_id", "linked_at")]
         update: dict[str, Any] = {c: stmt.excluded[c] for c in columns}
         update["linked_at"] = func.now()
-        rows = sorted((_report_row(s) for s in plan.assignments.values()), key=lambda r: r["article_id"])
+        moved = plan.changed()  # neighbours that kept their incident and component are not rewritten
+        rows = sorted((_report_row(s) for s in moved.values()), key=lambda r: r["article_id"])
         session.execute(stmt.on_conflict_do_update(index_elements=["article_id"], set_=update), rows)
     if plan.vanished:
         session.execute(delete(incidents).where(incidents.c.incident_id.in_(sorted(plan.vanished))))

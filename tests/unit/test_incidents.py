@@ -267,7 +267,12 @@ def test_redelivery_changes_nothing_and_a_late_first_report_renames(valverde: li
     store.apply(linker.link(valverde[1:]))
     assert store.incident_of("es-2") == incident_id(valverde[1])
     again = linker.link(valverde[1:])
-    assert again.changed() == {} and not again.vanished
+    assert set(again.changed()) == {"es-2", "en-1"}  # the batch itself is rewritten, nothing else
+    assert {a: s.incident_id for a, s in again.assignments.items()} == {
+        "es-2": incident_id(valverde[1]),
+        "en-1": incident_id(valverde[1]),
+    }
+    assert not again.vanished
     late = linker.link(valverde[:1])  # published first, arrives last
     store.apply(late)
     assert {store.incident_of(f.article_id) for f in valverde} == {incident_id(valverde[0])}
@@ -328,3 +333,19 @@ def test_command_reads_categories_and_locations() -> None:
     assert command.given_categories({"id": "x"}) is None
     loc = command.location({"location": {"country": "EC", "admin1": {"name": "El Oro", "code": "EC-O"}}})
     assert loc == Location(country="EC", admin1="EC-O", place=None)
+
+
+def test_a_crowded_neighbourhood_is_attached_not_reclustered(
+    valverde: list[Features], distractor: Features, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import store.incidents.linker as linker_module
+
+    monkeypatch.setattr(linker_module, "MAX_POOL", 2)
+    store = MemoryStore()
+    linker = Linker(store)
+    store.apply(linker.link(valverde[:2]))
+    plan = linker.link([valverde[2], distractor])  # 2 stored + 2 new > MAX_POOL
+    store.apply(plan)
+    assert {store.incident_of(f.article_id) for f in valverde} == {incident_id(valverde[0])}
+    assert store.incident_of(distractor.article_id) == incident_id(distractor)
+    assert plan.summaries[incident_id(valverde[0])].article_count == 3
