@@ -210,3 +210,19 @@ def test_through_the_broker_out_of_order_with_duplicates(
         "es-9": founder_id("es-9"),
     }
     assert len(incident_rows(migrated_engine)) == 2
+
+
+def test_fault_verdict_sees_half_done_incident_bookkeeping(migrated_engine: Engine) -> None:
+    from tests.faults.verify import incident_problems
+
+    save(migrated_engine, "es-1", "es-2", "es-9")
+    with migrated_engine.connect() as conn:
+        assert incident_problems(conn) == []
+    with migrated_engine.begin() as conn:
+        conn.execute(text("DELETE FROM incidents WHERE founder_article_id = 'es-9'"))
+        conn.execute(text("DELETE FROM incident_reports WHERE article_id = 'es-2'"))
+    with migrated_engine.connect() as conn:
+        problems = incident_problems(conn)
+    assert any("es-2: events but no incident" in p for p in problems)
+    assert any("row says 0 reports, 1 linked" in p for p in problems)
+    assert any("row says 2 reports, 1 linked" in p for p in problems)
