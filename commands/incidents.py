@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from classify.config import RUNTIMES
 from store.incidents.features import Location, Report, features
 from store.incidents.linker import link_all
 
@@ -42,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--runtime",
-        choices=("onnx-int8", "onnx", "torch"),
+        choices=RUNTIMES,
         default=None,
         help="encoder runtime (default: WIREWATCH_CLASSIFY_RUNTIME, else onnx-int8)",
     )
