@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection, Sequence
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
 import numpy as np
@@ -86,6 +86,10 @@ _CANDIDATES = text(
 )
 
 
+def _midnight(day: date) -> str:
+    return datetime.combine(day, time.min, tzinfo=UTC).isoformat()
+
+
 def _features(row: Row[Any]) -> Features:
     return Features(
         article_id=row.article_id,
@@ -136,8 +140,8 @@ class SqlReportStore:
             {
                 "names": list(names),
                 "categories": list(categories),
-                "low": (published - window).isoformat() if published is not None else None,
-                "high": (published + window + ONE_DAY).isoformat() if published is not None else None,
+                "low": _midnight(published - window) if published is not None else None,
+                "high": _midnight(published + window + ONE_DAY) if published is not None else None,
             }
             for names, categories, published in sorted(days, key=repr)
         ]

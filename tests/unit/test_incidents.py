@@ -349,3 +349,35 @@ def test_a_crowded_neighbourhood_is_attached_not_reclustered(
     assert {store.incident_of(f.article_id) for f in valverde} == {incident_id(valverde[0])}
     assert store.incident_of(distractor.article_id) == incident_id(distractor)
     assert plan.summaries[incident_id(valverde[0])].article_count == 3
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
+    | st.lists(
+        st.sampled_from(
+            [
+                "el",
+                "29",
+                "de",
+                "febrero",
+                "Feb.",
+                "31",
+                "2025",
+                "miércoles",
+                "ayer",
+                "on",
+                "Monday",
+                "May",
+                "\n",
+            ]
+        ),
+        max_size=30,
+    ).map(" ".join),
+    published=st.none() | st.dates(min_value=date(1990, 1, 1), max_value=date(2090, 12, 31)),
+)
+def test_reading_dates_and_names_never_fails_on_any_text(text: str, published: date | None) -> None:
+    reading = read_dates(text[:40], text, published)
+    if reading.event_date is not None and published is not None:
+        assert published - timedelta(days=45) < reading.event_date <= published + timedelta(days=1)
+    assert all(name == name.lower() for name in names("", text))
