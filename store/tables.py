@@ -24,6 +24,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -31,7 +32,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 metadata = MetaData(
     naming_convention={
@@ -147,7 +148,7 @@ incident_reports = Table(
     Column("month_days", ARRAY(Integer), nullable=False, comment="month * 100 + day of each date mention"),
     Column("names", ARRAY(Text), nullable=False, comment="Folded proper names the linker compares"),
     Column("categories", ARRAY(Text), nullable=False),
-    Column("embedding", ARRAY(REAL), comment="Language-centred encoder embedding"),
+    Column("embedding", LargeBinary, comment="Language-centred encoder embedding, float32 little-endian"),
     Column("source", Text),
     Column("title", Text, nullable=False),
     Column("country", Text),

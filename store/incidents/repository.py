@@ -15,6 +15,7 @@ commit offsets in parallel, and only their database transactions queue (README "
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
@@ -58,21 +59,23 @@ CANDIDATES_PER_REPORT: Final = 100
 """Most recent stored reports considered per new report (a bound for crowded neighbourhoods)."""
 
 # One round trip for the whole batch: each new report (a JSON object) finds the stored reports that
-# share at least two names with it, in its window, with agreeing categories; the names GIN index
-# answers ``&&``, the rest re-checks those rows.
+# share at least two names with it, in its window, with agreeing categories. The names GIN index
+# answers ``&&`` for the report's names less its most common one (a report sharing two names shares
+# one of the others), the rest re-checks those rows.
 _CANDIDATES = text(
     """
     WITH batch AS (
         SELECT ARRAY(SELECT jsonb_array_elements_text(b.names)) AS names,
+               ARRAY(SELECT jsonb_array_elements_text(b.probe)) AS probe,
                ARRAY(SELECT jsonb_array_elements_text(b.categories)) AS categories,
                b.low, b.high
         FROM jsonb_to_recordset(CAST(:batch AS jsonb))
-             AS b(names jsonb, categories jsonb, low timestamptz, high timestamptz)
+             AS b(names jsonb, probe jsonb, categories jsonb, low timestamptz, high timestamptz)
     )
     SELECT DISTINCT ON (found.article_id) found.*
     FROM batch CROSS JOIN LATERAL (
         SELECT r.* FROM incident_reports r
-        WHERE r.names && batch.names
+        WHERE r.names && batch.probe
           AND (SELECT count(*) FROM unnest(r.names) AS n WHERE n = ANY(batch.names)) >= :least
           AND (batch.low IS NULL OR r.published_at IS NULL
                OR r.published_at BETWEEN batch.low AND batch.high)
@@ -84,6 +87,19 @@ _CANDIDATES = text(
     ORDER BY found.article_id
     """
 )
+
+
+_SEEN_NAMES: Counter[str] = Counter()
+"""How often this process linked each name: only chooses which name a candidate probe leaves out
+(:func:`_probe`), never what a probe can find, so it affects speed and never a result."""
+
+
+def _probe(names: Sequence[str]) -> list[str]:
+    """The names to look up: all but the most common one (cuts the rows a city or country name pulls)."""
+    if len(names) < MIN_SHARED_NAMES:
+        return list(names)
+    common = max(names, key=lambda n: (_SEEN_NAMES[n], n))
+    return [n for n in names if n != common]
 
 
 def _midnight(day: date) -> str:
@@ -100,7 +116,7 @@ def _features(row: Row[Any]) -> Features:
         month_days=frozenset(row.month_days),
         names=frozenset(row.names),
         categories=frozenset(row.categories),
-        vector=np.asarray(row.embedding, dtype=np.float32) if row.embedding is not None else None,
+        vector=np.frombuffer(row.embedding, dtype="<f4") if row.embedding is not None else None,
         source=row.source,
         title=row.title,
         country=row.country,
@@ -139,6 +155,7 @@ class SqlReportStore:
         batch = [
             {
                 "names": list(names),
+                "probe": _probe(names),
                 "categories": list(categories),
                 "low": _midnight(published - window) if published is not None else None,
                 "high": _midnight(published + window + ONE_DAY) if published is not None else None,
@@ -186,7 +203,7 @@ def _report_row(s: Stored) -> dict[str, Any]:
         "month_days": sorted(f.month_days),
         "names": sorted(f.names),
         "categories": sorted(f.categories),
-        "embedding": [float(x) for x in f.vector] if f.vector is not None else None,
+        "embedding": f.vector.astype("<f4").tobytes() if f.vector is not None else None,
         "source": f.source,
         "title": f.title,
         "country": f.country,
@@ -244,4 +261,9 @@ def link_tagged(session: Session, fresher: Sequence[ArticleTagged]) -> LinkPlan:
     unlinked = [m.article_id for m in fresher if not m.labels]
     plan = Linker(SqlReportStore(session)).link(linked, remove=unlinked)
     apply_plan(session, plan)
+    for f in linked:
+        _SEEN_NAMES.update(f.names)
+    if len(_SEEN_NAMES) > 200_000:  # keep the guide small: forget the rarest half
+        for name, _count in _SEEN_NAMES.most_common()[100_000:]:
+            del _SEEN_NAMES[name]
     return plan

@@ -112,9 +112,9 @@ def upgrade() -> None:
         sa.Column("categories", postgresql.ARRAY(sa.Text()), nullable=False),
         sa.Column(
             "embedding",
-            postgresql.ARRAY(postgresql.REAL()),
+            sa.LargeBinary(),
             nullable=True,
-            comment="Language-centred encoder embedding",
+            comment="Language-centred encoder embedding, float32 little-endian",
         ),
         sa.Column("source", sa.Text(), nullable=True),
         sa.Column("title", sa.Text(), nullable=False),
