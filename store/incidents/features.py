@@ -8,9 +8,10 @@ from a JSONL line in ``wirewatch incidents``); :func:`features` turns it into th
   renormalised. Raw vectors of unrelated stories have cosines of 0.7-0.9 and an English rewrite of a
   Spanish story scores below two unrelated Spanish stories; centred per language, reports of one
   incident score 0.3-0.9 and unrelated ones mostly below 0.3 (README "Incidents").
-* ``names``: capitalised words that the text never uses in lower case, folded (no accents, lower
-  case): people, places, venues, organisations ("uribe", "turbay", "modelia", "cantaritos"). They
-  are spelled the same in both languages, so they carry across a translation.
+* ``names``: capitalised words that the text never uses in lower case and that do not open a
+  sentence, folded (no accents, lower case): people, places, venues, organisations ("uribe",
+  "turbay", "modelia", "cantaritos"). They are spelled the same in both languages, so they carry
+  across a translation.
 * ``days``, ``month_days``, ``event_date``: what :mod:`store.incidents.dates` reads.
 * ``categories`` and the optional ``location`` (country / admin1 / place), when the caller has them.
 """
