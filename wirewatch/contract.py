@@ -93,6 +93,8 @@ class ArticleTagged(_Message):
     model_name: str
     model_version: str
     classified_at: UtcDatetime
+    embedding: list[float] | None = None
+    """The encoder's pooled embedding of the article (L2-normalised), for incident linking; optional."""
 
     @property
     def article_id(self) -> str:
