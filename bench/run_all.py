@@ -11,7 +11,14 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["bench_sink.py", "bench_poller.py", "bench_classifier.py", "bench_geo.py", "bench_pipeline.py"]
+ORDER = [
+    "bench_sink.py",
+    "bench_incidents.py",
+    "bench_poller.py",
+    "bench_classifier.py",
+    "bench_geo.py",
+    "bench_pipeline.py",
+]
 
 
 def main() -> int:

@@ -17,6 +17,12 @@ SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
     "classify": ("classify.command", "add_classify_arguments", "run_classify", "run the classifier service"),
     "store": ("store.command", "add_store_arguments", "run_store", "run the PostgreSQL sink service"),
     "tag": ("classify.command", "add_tag_arguments", "run_tag", "classify a JSONL file offline"),
+    "incidents": (
+        "commands.incidents",
+        "add_arguments",
+        "run",
+        "link a JSONL file of articles into incidents offline",
+    ),
     "eval": ("classify.command", "add_eval_arguments", "run_eval", "score the classifier on labelled JSONL"),
     "train": ("classify.command", "add_train_arguments", "run_train", "train the classifier head"),
     "migrate": (

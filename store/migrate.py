@@ -72,8 +72,8 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-SINK_TABLES = ("articles", "classifications", "events", "event_outbox")
-"""What the sink writes (migrations 0002 and 0003 granted the same); a table it writes later goes here."""
+SINK_TABLES = ("articles", "classifications", "events", "event_outbox", "incidents", "incident_reports")
+"""What the sink writes (migrations 0002, 0003 and 0005 grant the same); a table it writes later goes here."""
 SINK_SEQUENCES = ("classifications_id_seq", "event_outbox_id_seq")
 SINK_APPEND_ONLY = frozenset({"event_outbox"})
 """Tables the sink inserts into but never updates: SELECT, INSERT and DELETE only (DELETE lets it take

@@ -8,10 +8,13 @@ whose outcome depends only on the message, so re-delivery changes nothing:
 * ``classifications``: insert-or-ignore on (article, revision, model, version).
 * ``events``: replaced for an article only when the incoming classification is
   newer (revision, then classified time) than the one the current rows came from.
+* ``incident_reports`` / ``incidents``: the same newer classifications are linked into
+  incidents (:mod:`store.incidents.repository`), under a lock all sinks share.
 * ``event_outbox``: one row per category that the replacement added, removed, or
-  changed (score, model or revision), written last, under an EXCLUSIVE table lock
-  held to commit, so ids grow in commit order and a reader polling ``id > last``
-  never skips a row that commits late.
+  changed (score, model or revision), with the article's incident after linking
+  (``incident_id``, and ``incident``: ``opened`` or ``joined``), written last, under
+  an EXCLUSIVE table lock held to commit, so ids grow in commit order and a reader
+  polling ``id > last`` never skips a row that commits late.
 
 Indexed text stays under PostgreSQL's index-row limit (~2.7 kB, SQLSTATE 54000,
 which no retry can fix): descriptive columns (``source``, ``feed``) are cut to
@@ -30,7 +33,8 @@ from sqlalchemy import DateTime, Integer, Text, case, column, delete, func, sele
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from store.tables import articles, classifications, event_outbox, events
+from store.incidents.repository import link_tagged, lock_linking
+from store.tables import articles, classifications, event_outbox, events, incident_reports, incidents
 from wirewatch.contract import ArticleTagged
 from wirewatch.errors import PoisonMessageError
 
@@ -169,6 +173,7 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
     for msg in batch:
         check_storable(msg)
     newest = newest_per_article(batch)
+    lock_linking(session)  # before any row lock: see store/incidents/repository.py
     _upsert_articles(session, newest)
     session.execute(
         insert(classifications).on_conflict_do_nothing(
@@ -178,7 +183,8 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
     )
     fresher = _fresher_than_stored(session, newest)
     written, changes = _replace_events(session, fresher)
-    _append_outbox(session, changes)
+    link_tagged(session, fresher)
+    _append_outbox(session, _with_incidents(session, changes))
     return SaveResult(len(newest), len(fresher), written, len(changes))
 
 
@@ -308,6 +314,36 @@ def event_changes(
                 change, score = "updated", row["score"]
             changes.append({**base, "category": category, "change": change, "score": score})
     return changes
+
+
+def _with_incidents(session: Session, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``changes`` with each article's incident as linking left it in this transaction:
+    ``incident_id`` and ``incident`` (``opened`` when the article is the incident's first report,
+    ``joined`` otherwise), both null for an article without one (it lost every category)."""
+    if not changes:
+        return changes
+    ids = sorted({c["article_id"] for c in changes})
+    linked = {
+        row.article_id: (row.incident_id, "opened" if row.founder_article_id == row.article_id else "joined")
+        for row in session.execute(
+            select(
+                incident_reports.c.article_id,
+                incident_reports.c.incident_id,
+                incidents.c.founder_article_id,
+            )
+            .select_from(
+                incident_reports.outerjoin(
+                    incidents, incidents.c.incident_id == incident_reports.c.incident_id
+                )
+            )
+            .where(incident_reports.c.article_id.in_(ids))
+        )
+    }
+    out = []
+    for change in changes:
+        incident_id, how = linked.get(change["article_id"], (None, None))
+        out.append({**change, "incident_id": incident_id, "incident": how})
+    return out
 
 
 def _append_outbox(session: Session, changes: list[dict[str, Any]]) -> None:

@@ -9,6 +9,10 @@
 * ``event_outbox``    every change of ``events`` (added, updated, removed) in commit order, by
                       a growing id: what downstream services poll (``id > last seen``); only
                       the sink writes it. ``NOTIFY wirewatch_events`` is a wake-up hint only.
+                      Since 0005 a row also names the article's incident and whether the
+                      article opened or joined it.
+* ``incidents``        one row per real-world incident; ``incident_reports`` links each article to it
+* view ``incident_categories`` one row per (incident, category), for counting
 
 Changing anything here needs a new Alembic revision; a test checks they agree.
 """
@@ -20,11 +24,13 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     DateTime,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
     Table,
@@ -133,6 +139,65 @@ event_outbox = Table(
     Column("model_name", Text, nullable=False),
     Column("model_version", Text, nullable=False),
     Column("created_at", TZ, nullable=False, server_default=func.now()),
+    Column(
+        "incident_id",
+        Text,
+        comment="The article's incident after this commit's linking; null when it has none (0005)",
+    ),
+    Column("incident", Text, comment="opened (the incident's first report) or joined; null without one"),
     CheckConstraint("change IN ('added', 'updated', 'removed')", name="ck_event_outbox_change"),
+    CheckConstraint("incident IN ('opened', 'joined')", name="ck_event_outbox_incident"),
     comment="Changes of events in commit order; readers poll by id, only the sink writes",
 )
+
+# ---- incidents (migration 0005): one row per real-world incident, and each article's link to it ----
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("incident_id", Text, primary_key=True, comment="Derived from the first report's article id"),
+    Column("founder_article_id", Text, nullable=False, comment="The first report (earliest published)"),
+    Column("categories", ARRAY(Text), nullable=False, comment="Union of the reports' categories"),
+    Column("country", Text, comment="ISO 3166-1 alpha-2, the reports' most common"),
+    Column("admin1", Text),
+    Column("place", Text),
+    Column("event_date", Date, comment="Day of the event as the reports state or imply it"),
+    Column("first_reported_at", TZ),
+    Column("last_reported_at", TZ),
+    Column("article_count", Integer, nullable=False),
+    Column("source_count", Integer, nullable=False, comment="Distinct publishers"),
+    Column("title", Text, nullable=False, comment="Title of the earliest report that has one"),
+    Column("updated_at", TZ, nullable=False, server_default=func.now()),
+    comment="One row per real-world incident (reports linked by store/incidents)",
+)
+Index("ix_incidents_first_reported_at", incidents.c.first_reported_at.desc())
+Index("ix_incidents_country_event_date", incidents.c.country, incidents.c.event_date)
+
+incident_reports = Table(
+    "incident_reports",
+    metadata,
+    Column("article_id", Text, ForeignKey("articles.article_id", ondelete="CASCADE"), primary_key=True),
+    Column("incident_id", Text, nullable=False, comment="The article's current incident"),
+    Column(
+        "component_id", Text, nullable=False, comment="Reports joined by close pairs (linker bookkeeping)"
+    ),
+    Column("language", Text, nullable=False),
+    Column("published_at", TZ),
+    Column("event_date", Date),
+    Column("days", ARRAY(Date), nullable=False, comment="Every day the text states"),
+    Column("month_days", ARRAY(Integer), nullable=False, comment="month * 100 + day of each date mention"),
+    Column("names", ARRAY(Text), nullable=False, comment="Folded proper names the linker compares"),
+    Column("categories", ARRAY(Text), nullable=False),
+    Column("embedding", LargeBinary, comment="Language-centred encoder embedding, float32 little-endian"),
+    Column("source", Text),
+    Column("title", Text, nullable=False),
+    Column("country", Text),
+    Column("admin1", Text),
+    Column("place", Text),
+    Column("linked_at", TZ, nullable=False, server_default=func.now()),
+    comment="Each linked article: its incident and what the linker compared",
+)
+Index("ix_incident_reports_incident_id", incident_reports.c.incident_id)
+Index("ix_incident_reports_component_id", incident_reports.c.component_id)
+Index("ix_incident_reports_published_at", incident_reports.c.published_at)
+Index("ix_incident_reports_names", incident_reports.c.names, postgresql_using="gin")

@@ -124,6 +124,8 @@ class ArticleTagged(_Message):
     model_version: str
     classified_at: UtcDatetime
     location: EventLocation | None = None
+    embedding: list[float] | None = None
+    """The encoder's pooled embedding of the article (L2-normalised), for incident linking; optional."""
 
     @property
     def article_id(self) -> str:

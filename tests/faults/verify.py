@@ -4,7 +4,8 @@ Owns the end-of-test verdict. It reads ``articles``, ``events`` and
 ``classifications`` and matches rows to corpus entries by URL (the poller's
 canonical URL is exactly ``base + path`` for generated entries) and checks
 the GUID, feed, language, title, text, revision, the events the keyword
-baseline implies, and one classification per article. A failure message lists
+baseline implies, one classification per article, and that incident linking
+is whole (every article with events linked once, incident rows agreeing). A failure message lists
 examples of each kind of discrepancy, never just "counts differ".
 """
 
@@ -14,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from tests.faults.corpus import Entry
 
@@ -29,6 +30,7 @@ class Verdict:
     wrong_fields: list[str] = field(default_factory=list)
     wrong_events: list[str] = field(default_factory=list)
     wrong_classifications: list[str] = field(default_factory=list)
+    wrong_incidents: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -39,6 +41,7 @@ class Verdict:
             or self.wrong_fields
             or self.wrong_events
             or self.wrong_classifications
+            or self.wrong_incidents
         )
 
     def describe(self) -> str:
@@ -50,6 +53,7 @@ class Verdict:
             "wrong_fields",
             "wrong_events",
             "wrong_classifications",
+            "wrong_incidents",
         ):
             items = getattr(self, name)
             if items:
@@ -80,12 +84,13 @@ def compare(
         class_rows = conn.execute(
             text("SELECT article_id, count(*) FROM classifications GROUP BY article_id")
         ).all()
+        verdict_incidents = incident_problems(conn)
     events: dict[str, set[str]] = defaultdict(set)
     for article_id, category in event_rows:
         events[article_id].add(category)
     classified = dict(class_rows)
 
-    verdict = Verdict(stored=len(rows), expected=len(expected))
+    verdict = Verdict(stored=len(rows), expected=len(expected), wrong_incidents=verdict_incidents)
     by_url = Counter(r.url for r in rows)
     verdict.duplicated = [f"{url} x{n}" for url, n in by_url.items() if n > 1]
     verdict.missing = sorted(url for url in expected if url not in by_url)
@@ -114,3 +119,37 @@ def compare(
                 f"{row.url}: {classified.get(row.article_id, 0)} classifications"
             )
     return verdict
+
+
+def incident_problems(conn: Connection) -> list[str]:
+    """Incident bookkeeping that a crash could have left half-done: each article with events linked
+    exactly once, none without, and every incident row agreeing with its reports."""
+    problems = [
+        f"{a}: events but no incident"
+        for (a,) in conn.execute(
+            text(
+                "SELECT DISTINCT e.article_id FROM events e "
+                "LEFT JOIN incident_reports r USING (article_id) WHERE r.article_id IS NULL"
+            )
+        )
+    ]
+    problems += [
+        f"{a}: linked without events"
+        for (a,) in conn.execute(
+            text(
+                "SELECT r.article_id FROM incident_reports r "
+                "WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.article_id = r.article_id)"
+            )
+        )
+    ]
+    problems += [
+        f"incident {i}: row says {n} reports, {m} linked"
+        for i, n, m in conn.execute(
+            text(
+                "SELECT coalesce(i.incident_id, r.incident_id), coalesce(i.article_count, 0), "
+                "count(r.article_id) FROM incidents i FULL JOIN incident_reports r USING (incident_id) "
+                "GROUP BY 1, 2 HAVING coalesce(i.article_count, 0) <> count(r.article_id)"
+            )
+        )
+    ]
+    return problems

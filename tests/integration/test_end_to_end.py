@@ -137,6 +137,24 @@ def test_feed_to_database_row(
                 "SELECT count(*) FROM events e JOIN articles a USING (article_id) WHERE a.url LIKE '%banano%'"
             )
         ).scalar_one()
+        incident = conn.execute(
+            text(
+                "SELECT i.founder_article_id, i.categories, i.article_count FROM incident_reports r "
+                "JOIN incidents i USING (incident_id) WHERE r.article_id = :a"
+            ),
+            {"a": article["article_id"]},
+        ).one()
+        outbox = conn.execute(
+            text(
+                "SELECT category, change, incident_id, incident FROM event_outbox "
+                "WHERE article_id = :a ORDER BY id"
+            ),
+            {"a": article["article_id"]},
+        ).all()
+        incident_id = conn.execute(
+            text("SELECT incident_id FROM incident_reports WHERE article_id = :a"),
+            {"a": article["article_id"]},
+        ).scalar_one()
     assert article["feed"] == "test-wire"
     assert (
         article["url"] == f"{feed_server}/noticias/secuestro-frustrado"
@@ -150,5 +168,10 @@ def test_feed_to_database_row(
     assert (article["country"], article["admin1_code"], article["place"]) == ("EC", "EC-G", "Guayaquil")
     assert article["geo_precision"] == "city" and "Guayaquil" in article["geo_evidence"]
     assert other == 0
+    assert tuple(incident) == (article["article_id"], ["kidnapping", "shootout"], 1)  # it opened one
+    assert [tuple(r) for r in outbox] == [  # and the outbox says so, in the same transaction
+        ("kidnapping", "added", incident_id, "opened"),
+        ("shootout", "added", incident_id, "opened"),
+    ]
     report = measure_lag(kafka_settings, {classify_group: [raw], store_group: [tagged]})
     assert report.total == 0

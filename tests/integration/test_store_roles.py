@@ -20,13 +20,25 @@ def test_reader_role_selects_and_cannot_write(migrated_engine) -> None:  # type:
     reader = create_engine(url)
     try:
         with reader.connect() as conn:
-            for relation in ("articles", "events", "classifications", "current_events"):
+            for relation in (
+                "articles",
+                "events",
+                "classifications",
+                "current_events",
+                "event_outbox",
+                "incidents",
+                "incident_reports",
+                "incident_categories",
+            ):
                 assert conn.execute(text(f"SELECT count(*) FROM {relation}")).scalar_one() >= 1
         for statement in (
             "DELETE FROM events",
             "UPDATE articles SET title = 'x'",
             "INSERT INTO events (article_id, category, score, model_name, model_version, article_revision, "
             "classified_at) VALUES ('a1', 'x', 1, 'm', '1', 1, now())",
+            "DELETE FROM incidents",
+            "UPDATE incident_reports SET incident_id = 'forged'",
+            "UPDATE event_outbox SET incident_id = 'forged', incident = 'opened'",
         ):
             with reader.connect() as conn, pytest.raises(ProgrammingError, match="permission denied"):
                 conn.execute(text(statement))

@@ -1,0 +1,64 @@
+"""Reports of invented incidents for the linker's tests (our own texts; never copied from ../shared).
+
+``vector(lang, incident, jitter)`` builds an embedding whose language-centred direction is the
+incident's own (plus a little per-report noise), so tests control how close two reports are
+without loading the encoder; the encoder's real behaviour is covered by the shared-data test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+import numpy as np
+
+from store.incidents.features import centroids
+
+# Wednesday 4 March 2026, 14:00 UTC
+T0 = datetime(2026, 3, 4, 14, 0, tzinfo=UTC)
+
+VALVERDE_ES_1 = (
+    "Frustran secuestro de empresario en Machala",
+    "Agentes de la Policía frustraron este miércoles el secuestro del empresario bananero Rodrigo "
+    "Valverde en el barrio Las Brisas de Machala, provincia de El Oro. Tres hombres armados lo "
+    "interceptaron cuando salía de su finca; tras un intercambio de disparos, dos sospechosos fueron "
+    "detenidos y el tercero huyó en una motocicleta.",
+)
+VALVERDE_ES_2 = (
+    "Dos detenidos tras intento de secuestro a Rodrigo Valverde",
+    "El comandante de la Policía en El Oro informó que el intento de secuestro contra Rodrigo Valverde, "
+    "ocurrido este miércoles en Las Brisas, al norte de Machala, terminó con dos capturados. Los "
+    "uniformados respondieron a una alerta de los vecinos y hubo un cruce de disparos.",
+)
+VALVERDE_EN = (
+    "Police foil kidnapping of Ecuadorian banana grower",
+    "Police in Ecuador foiled an attempt to kidnap banana businessman Rodrigo Valverde in the Las "
+    "Brisas district of Machala, El Oro province, on Wednesday. Two suspects were arrested after an "
+    "exchange of gunfire and a third escaped on a motorcycle.",
+)
+VALVERDE_FOLLOW_UP = (
+    "Procesan a dos acusados por el intento de secuestro de Rodrigo Valverde",
+    "Un juez de Machala dictó prisión preventiva contra los dos detenidos por el intento de secuestro "
+    "del empresario Rodrigo Valverde en Las Brisas. La Fiscalía de El Oro los acusó de secuestro "
+    "en grado de tentativa.",
+)
+PAREDES_DISTRACTOR = (
+    "Secuestran a comerciante en el centro de Machala",
+    "Una comerciante identificada como Lucía Paredes fue secuestrada este viernes por hombres "
+    "armados en el mercado central de Machala, en El Oro. Sus familiares recibieron una llamada en "
+    "la que exigían un rescate; la Policía activó la unidad antisecuestros.",
+)
+
+
+def direction(name: str, size: int = 384) -> np.ndarray:
+    seed = int.from_bytes(hashlib.sha256(name.encode("utf-8")).digest()[:8], "little")
+    v = np.random.default_rng(seed).standard_normal(size)
+    return v / np.linalg.norm(v)
+
+
+def vector(lang: str, incident: str, jitter: str, noise: float = 0.6, scale: float = 0.35) -> list[float]:
+    """A raw embedding (as the classifier sends it) whose centred direction is ``incident``'s."""
+    mean = centroids().get(lang, centroids()["*"]).astype(np.float64)
+    d = direction(incident) + noise * direction(jitter)
+    raw = mean + scale * d / np.linalg.norm(d)
+    return [float(x) for x in raw / np.linalg.norm(raw)]
