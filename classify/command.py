@@ -45,7 +45,13 @@ class ModelTagger:
             for a in articles
         ]
         return [
-            TagResult(labels=list(p.labels), scores=dict(p.scores), evidence=dict(p.evidence))
+            TagResult(
+                labels=list(p.labels),
+                scores=dict(p.scores),
+                evidence=dict(p.evidence),
+                language_supported=p.language_supported,
+                embedding=list(p.embedding) if p.embedding is not None else None,
+            )
             for p in self._tagger.predict(items)
         ]
 

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from kafka import KafkaProducer
@@ -33,6 +34,8 @@ class TagResult:
     labels: list[str]
     scores: dict[str, float]
     evidence: dict[str, str] = field(default_factory=dict)
+    language_supported: bool = True
+    embedding: list[float] | None = None
 
 
 class ArticleTagger(Protocol):
@@ -71,21 +74,29 @@ class TaggingHandler:
             started = time.perf_counter()
             results = self._tagger.tag(articles)
             self._on_inference(len(articles), time.perf_counter() - started)
-            now = utcnow()
-            tagged = [
-                ArticleTagged(
-                    article=article,
-                    labels=result.labels,
-                    scores=result.scores,
-                    evidence={label: s[:MAX_EVIDENCE_CHARS] for label, s in result.evidence.items()},
-                    model_name=self._tagger.model_name,
-                    model_version=self._tagger.model_version,
-                    classified_at=now,
-                )
-                for article, result in zip(articles, results, strict=True)
-            ]
+            tagged = tagged_messages(self._tagger, articles, results, utcnow())
             produce_all(self._producer, self._topic, [(t.article_id, encode(t)) for t in tagged])
             for t in tagged:
                 if t.labels:
                     log.debug("article_id=%s tagged %s", t.article_id, ",".join(t.labels))
         return failures
+
+
+def tagged_messages(
+    tagger: ArticleTagger, articles: Sequence[ArticleSeen], results: Sequence[TagResult], now: datetime
+) -> list[ArticleTagged]:
+    """The ``news.tagged.v1`` facts for tagged articles (the service and ``reclassify`` share it)."""
+    return [
+        ArticleTagged(
+            article=article,
+            labels=result.labels,
+            scores=result.scores,
+            evidence={label: s[:MAX_EVIDENCE_CHARS] for label, s in result.evidence.items()},
+            model_name=tagger.model_name,
+            model_version=tagger.model_version,
+            classified_at=now,
+            language_supported=result.language_supported,
+            embedding=result.embedding,
+        )
+        for article, result in zip(articles, results, strict=True)
+    ]

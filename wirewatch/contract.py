@@ -82,7 +82,8 @@ class ArticleTagged(_Message):
 
     ``scores`` holds a calibrated probability for every category the model
     knows; ``labels`` are the categories above their thresholds; ``evidence``
-    maps each label to the sentence that best supports it.
+    maps each label to the sentence that best supports it. ``language_supported``
+    and ``embedding`` were added later with defaults, so older messages still read.
     """
 
     schema_: Literal["news.tagged.v1"] = Field(default=TAGGED_SCHEMA, alias="schema")
@@ -93,6 +94,10 @@ class ArticleTagged(_Message):
     model_name: str
     model_version: str
     classified_at: UtcDatetime
+    language_supported: bool = True
+    """False when the article's language is not one the model was trained and calibrated for."""
+    embedding: list[float] | None = None
+    """The encoder's L2-normalised article vector (incident linking); None from taggers without one."""
 
     @property
     def article_id(self) -> str:
