@@ -223,9 +223,14 @@ def run_eval(args: argparse.Namespace) -> int:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default=None, help="artifact folder (default: classify/artifact)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--cv",
+        action="store_true",
+        help="recompute the grouped cross-validation record first (5 trainings: hours on CPU)",
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
     from classify.train import main as train_main
 
-    return int(train_main(output=args.output, seed=args.seed) or 0)
+    return int(train_main(output=args.output, seed=args.seed, cv=args.cv) or 0)
