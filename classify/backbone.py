@@ -22,6 +22,7 @@ CLI: ``python -m classify.backbone build [--name e5-small] [--root DIR]``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -245,6 +246,43 @@ def ensure_backbone(name: str = DEFAULT_BACKBONE, root: Path | None = None) -> P
     if (folder / ".complete").exists():
         return folder
     return build_e5(folder)
+
+
+def ensure_tuned(base: Path, tuned_layers: Path, root: Path | None = None) -> Path:
+    """A folder holding ``base`` with the layers in ``tuned_layers`` (a fine-tuned artifact) merged in.
+
+    The merged folder is named after the tuned weights' digest, so the ONNX exports
+    built from it (keyed by folder name) can never be confused with another model's.
+    Built once, atomically; files are world-readable (an image runs as another user).
+    """
+    from safetensors.numpy import load_file, save_file
+
+    digest = hashlib.sha256(tuned_layers.read_bytes()).hexdigest()[:12]
+    folder = (root or model_cache_root()) / f"{base.name}-tuned-{digest}"
+    if (folder / ".complete").exists():
+        return folder
+    weights = load_file(str(base / "model.safetensors"))
+    overrides = load_file(str(tuned_layers))
+    unknown = sorted(set(overrides) - set(weights))
+    if unknown:
+        raise BackboneError(f"{tuned_layers}: tensors {unknown[:3]} are not in {base}")
+    for name, value in overrides.items():
+        weights[name] = value.astype(np.float32)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    save_file(weights, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(base / name, tmp / name)
+    (tmp / "SOURCE.md").write_text(f"{base.name} with the fine-tuned layers of {tuned_layers} merged in.\n")
+    for path in tmp.iterdir():
+        path.chmod(0o644)
+    (tmp / ".complete").write_text("ok\n")
+    try:
+        tmp.rename(folder)
+    except OSError:  # another process finished first: theirs is identical
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder
 
 
 def main(argv: list[str] | None = None) -> int:

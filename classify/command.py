@@ -48,7 +48,13 @@ class ModelTagger:
             for a in articles
         ]
         return [
-            TagResult(labels=list(p.labels), scores=dict(p.scores), evidence=dict(p.evidence))
+            TagResult(
+                labels=list(p.labels),
+                scores=dict(p.scores),
+                evidence=dict(p.evidence),
+                language_supported=p.language_supported,
+                embedding=list(p.embedding) if p.embedding is not None else None,
+            )
             for p in self._tagger.predict(items)
         ]
 
@@ -238,9 +244,14 @@ def run_eval(args: argparse.Namespace) -> int:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", default=None, help="artifact folder (default: classify/artifact)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--cv",
+        action="store_true",
+        help="recompute the grouped cross-validation record first (5 trainings: hours on CPU)",
+    )
 
 
 def run_train(args: argparse.Namespace) -> int:
     from classify.train import main as train_main
 
-    return int(train_main(output=args.output, seed=args.seed) or 0)
+    return int(train_main(output=args.output, seed=args.seed, cv=args.cv) or 0)

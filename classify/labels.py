@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 LABELS: tuple[str, ...] = ("kidnapping", "shootout", "extortion")
+SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "es")
+"""Languages the model is trained and calibrated on (ISO 639-1)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,11 @@ class Prediction:
     labels: tuple[str, ...]
     scores: Mapping[str, float]
     evidence: Mapping[str, str] = field(default_factory=dict)
+    language_supported: bool = True
+    """False when the article's language is not one the model was trained and calibrated for:
+    its scores are then the model's best guess, not calibrated probabilities."""
+    embedding: Sequence[float] | None = None
+    """The encoder's L2-normalised mean-pooled article vector (for linking reports of one incident)."""
 
 
 @dataclass(frozen=True)

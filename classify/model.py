@@ -41,20 +41,22 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 from safetensors.numpy import load_file
 from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from classify.backbone import DEFAULT_BACKBONE, ensure_backbone
+from classify.backbone import ensure_backbone, ensure_tuned
 from classify.config import RUNTIMES
-from classify.labels import LABELS, Prediction, TagInput, split_sentences
+from classify.labels import LABELS, SUPPORTED_LANGUAGES, Prediction, TagInput, split_sentences
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
 CARD_FILE = "model_card.json"
 HEAD_FILE = "head.safetensors"
+ENCODER_FILE = "encoder.safetensors"
+"""Fine-tuned top encoder layers (absent for a frozen-encoder artifact)."""
 DEFAULT_RUNTIME = "onnx-int8"
 
 
@@ -170,24 +172,15 @@ def make_runner(runtime: str, folder: str | Path, threads: int | None) -> Runner
     return OnnxRunner(built / INT8_FILE, runtime, threads, batch_size=1)
 
 
-class Encoder:
-    """Tokenizer + transformer encoder: articles -> windows -> per-token hidden states."""
+class Windowing:
+    """The tokenizer side: articles -> the token windows the encoder reads (no model loaded)."""
 
-    def __init__(
-        self,
-        folder: str | Path,
-        prefix: str,
-        max_length: int,
-        runtime: str = "torch",
-        threads: int | None = None,
-    ) -> None:
+    def __init__(self, folder: str | Path, prefix: str, max_length: int) -> None:
         hf_logging.disable_progress_bar()
         self.tokenizer = AutoTokenizer.from_pretrained(str(folder))
-        self.runner = make_runner(runtime, folder, threads)
         self.prefix = prefix
         self.max_length = min(max_length, int(self.tokenizer.model_max_length))
-        config = json.loads((Path(folder) / "config.json").read_text()) if Path(folder).is_dir() else None
-        self.hidden_size = int(config["hidden_size"]) if config else None
+        self.pad_id = int(self.tokenizer.pad_token_id)
 
     def _segment(self, item: TagInput) -> _Segmented:
         sentences = [item.title.strip()]
@@ -226,11 +219,28 @@ class Encoder:
                 out.append(_Window(index, [cls_id, *head, *chunk, sep_id], [-1, *head_spans, *spans, -1]))
         return out, sentences
 
+
+class Encoder(Windowing):
+    """Tokenizer + transformer encoder: articles -> windows -> per-token hidden states."""
+
+    def __init__(
+        self,
+        folder: str | Path,
+        prefix: str,
+        max_length: int,
+        runtime: str = "torch",
+        threads: int | None = None,
+    ) -> None:
+        super().__init__(folder, prefix, max_length)
+        self.runner = make_runner(runtime, folder, threads)
+        config = json.loads((Path(folder) / "config.json").read_text()) if Path(folder).is_dir() else None
+        self.hidden_size = int(config["hidden_size"]) if config else None
+
     def hidden(self, windows: Sequence[_Window]) -> list[np.ndarray]:
         """Last hidden states ``[len, H]`` per window (batched by length, dynamic padding)."""
         order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
         result: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(windows)
-        pad = int(self.tokenizer.pad_token_id)
+        pad = self.pad_id
         size = self.runner.batch_size
         for start in range(0, len(order), size):
             batch = order[start : start + size]
@@ -303,9 +313,18 @@ class Tagger:
         if threads:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         head = load_file(str(folder / HEAD_FILE))
-        digest = hashlib.sha256((folder / HEAD_FILE).read_bytes()).hexdigest()[:8]
+        digest = hashlib.sha256(
+            b"".join(
+                (folder / name).read_bytes() for name in (HEAD_FILE, ENCODER_FILE) if (folder / name).exists()
+            )
+        ).hexdigest()[:8]
+        base = backbone_dir or ensure_backbone(card.backbone)
+        if (folder / ENCODER_FILE).exists():
+            # A fine-tuned artifact: its top layers merged into the base encoder once, so every
+            # runtime (and the ONNX export) serves the tuned weights.
+            base = ensure_tuned(Path(base), folder / ENCODER_FILE)
         encoder = Encoder(
-            backbone_dir or ensure_backbone(card.backbone),
+            base,
             card.prefix,
             card.max_length,
             runtime=runtime,
@@ -315,11 +334,18 @@ class Tagger:
 
     def logits(self, items: Sequence[TagInput]) -> tuple[np.ndarray, list[dict[str, str]]]:
         """Raw head logits ``[n, labels]`` (max over windows) and the best sentence per label."""
+        logits, evidence, _ = self._forward(items)
+        return logits, evidence
+
+    def _forward(self, items: Sequence[TagInput]) -> tuple[np.ndarray, list[dict[str, str]], np.ndarray]:
+        """Logits, evidence, and each article's L2-normalised mean-pooled vector ``[n, H]``."""
         windows, sentences = self.encoder.windows(items, self.card.pooling)
         states = self.encoder.hidden(windows)
         logits = np.full((len(items), len(LABELS)), -np.inf)
         share: list[dict[int, np.ndarray]] = [{} for _ in items]
+        sums = np.zeros((len(items), self.weight.shape[1]))
         for window, hidden in zip(windows, states, strict=True):
+            sums[window.item] += hidden.astype(np.float64).sum(0)
             per_token = (hidden @ self.weight.T).astype(np.float64)  # [len, labels]
             value = per_token.mean(0) + self.bias
             logits[window.item] = np.maximum(logits[window.item], value)
@@ -339,7 +365,8 @@ class Tagger:
                     best_key = keys[int(np.argmax([usable[k][j] for k in keys]))]
                     chosen[name] = sentences[index][best_key]
             evidence.append(chosen)
-        return logits, evidence
+        norms = np.linalg.norm(sums, axis=1, keepdims=True)
+        return logits, evidence, (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         return calibrate(self.card, logits)
@@ -347,10 +374,10 @@ class Tagger:
     def predict(self, items: Sequence[TagInput]) -> list[Prediction]:
         if not items:
             return []
-        logits, evidence = self.logits(items)
+        logits, evidence, vectors = self._forward(items)
         probs = self.calibrate(logits)
         out = []
-        for item, row, ev in zip(items, probs, evidence, strict=True):
+        for item, row, ev, vector in zip(items, probs, evidence, vectors, strict=True):
             labels = self.card.labels(row)
             out.append(
                 Prediction(
@@ -358,19 +385,18 @@ class Tagger:
                     labels=labels,
                     scores={k: float(row[j]) for j, k in enumerate(LABELS)},
                     evidence={k: ev[k] for k in labels if k in ev},
+                    language_supported=language_of(item) in SUPPORTED_LANGUAGES,
+                    embedding=tuple(round(float(v), 5) for v in vector),
                 )
             )
         return out
 
 
-def describe(tagger: Tagger) -> dict[str, Any]:
-    """Name, version and serving settings, for logs and the bench."""
-    return {
-        "name": tagger.model_name,
-        "version": tagger.model_version,
-        "backbone": tagger.card.backbone,
-        "max_length": tagger.card.max_length,
-        "pooling": tagger.card.pooling,
-        "runtime": tagger.encoder.runner.name,
-        "default_backbone": DEFAULT_BACKBONE,
-    }
+def language_of(item: TagInput) -> str | None:
+    """The article's language: the feed's or poller's word for it, else py3langid's guess."""
+    if item.lang:
+        return item.lang.split("-")[0].lower()
+    from py3langid.langid import classify
+
+    text = f"{item.title}\n{item.text}".strip()
+    return str(classify(text[:2000])[0]) if text else None

@@ -22,6 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from kafka import KafkaProducer
@@ -44,6 +45,8 @@ class TagResult:
     labels: list[str]
     scores: dict[str, float]
     evidence: dict[str, str] = field(default_factory=dict)
+    language_supported: bool = True
+    embedding: list[float] | None = None
 
 
 class ArticleTagger(Protocol):
@@ -87,20 +90,8 @@ class TaggingHandler:
         if decoded:
             articles, results, rejected = self._tag(decoded)
             failures.extend(rejected)
-            now = utcnow()
-            tagged = [
-                ArticleTagged(
-                    article=article,
-                    labels=result.labels,
-                    scores=result.scores,
-                    evidence={label: s[:MAX_EVIDENCE_CHARS] for label, s in result.evidence.items()},
-                    model_name=self._tagger.model_name,
-                    model_version=self._tagger.model_version,
-                    classified_at=now,
-                    location=self._locate(article),
-                )
-                for article, result in zip(articles, results, strict=True)
-            ]
+            locations = [self._locate(article) for article in articles]
+            tagged = tagged_messages(self._tagger, articles, results, utcnow(), locations)
             if tagged:
                 produce_all(self._producer, self._topic, [(t.article_id, encode(t)) for t in tagged])
             for t in tagged:
@@ -170,3 +161,29 @@ class TaggingHandler:
             exc,
         )
         return Failure(rec, PoisonMessageError("tagger_error", f"{type(exc).__name__}: {exc}"[:2000]))
+
+
+def tagged_messages(
+    tagger: ArticleTagger,
+    articles: Sequence[ArticleSeen],
+    results: Sequence[TagResult],
+    now: datetime,
+    locations: Sequence[EventLocation | None] | None = None,
+) -> list[ArticleTagged]:
+    """The ``news.tagged.v1`` facts for tagged articles (the service and ``reclassify`` share it)."""
+    places = locations if locations is not None else [None] * len(articles)
+    return [
+        ArticleTagged(
+            article=article,
+            labels=result.labels,
+            scores=result.scores,
+            evidence={label: s[:MAX_EVIDENCE_CHARS] for label, s in result.evidence.items()},
+            model_name=tagger.model_name,
+            model_version=tagger.model_version,
+            classified_at=now,
+            language_supported=result.language_supported,
+            embedding=result.embedding,
+            location=location,
+        )
+        for article, result, location in zip(articles, results, places, strict=True)
+    ]

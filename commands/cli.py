@@ -31,6 +31,12 @@ SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run_migrate",
         "bring the database schema up to date",
     ),
+    "reclassify": (
+        "commands.reclassify",
+        "add_arguments",
+        "run",
+        "re-score stored articles with the current model",
+    ),
     "lag": ("commands.cli", "add_lag_arguments", "run_lag", "consumer lag per group, topic and partition"),
     "demo": ("commands.demo", "add_arguments", "run", "the whole pipeline on the bundled sample feeds"),
 }

@@ -133,6 +133,7 @@ def classification_row(msg: ArticleTagged) -> dict[str, Any]:
         "scores": dict(msg.scores),
         "evidence": dict(msg.evidence),
         "classified_at": msg.classified_at,
+        "language_supported": msg.language_supported,
     }
 
 
@@ -147,6 +148,7 @@ def event_rows(msg: ArticleTagged) -> list[dict[str, Any]]:
             "model_version": msg.model_version,
             "article_revision": msg.article.revision,
             "classified_at": msg.classified_at,
+            "language_supported": msg.language_supported,
         }
         for label in dict.fromkeys(msg.labels)
     ]

@@ -111,8 +111,10 @@ class ArticleTagged(_Message):
 
     ``scores`` holds a calibrated probability for every category the model
     knows; ``labels`` are the categories above their thresholds; ``evidence``
-    maps each label to the sentence that best supports it. ``location`` (optional: absent
-    from messages of classifiers that predate it) is where the event happened.
+    maps each label to the sentence that best supports it. ``location`` is where the
+    event happened, ``language_supported`` whether the scores are calibrated for the
+    article's language, ``embedding`` the article vector for incident linking: all three
+    were added later with defaults, so messages of older classifiers still read.
     """
 
     schema_: Literal["news.tagged.v1"] = Field(default=TAGGED_SCHEMA, alias="schema")
@@ -124,8 +126,10 @@ class ArticleTagged(_Message):
     model_version: str
     classified_at: UtcDatetime
     location: EventLocation | None = None
+    language_supported: bool = True
+    """False when the article's language is not one the model was trained and calibrated for."""
     embedding: list[float] | None = None
-    """The encoder's pooled embedding of the article (L2-normalised), for incident linking; optional."""
+    """The encoder's L2-normalised article vector (incident linking); None from taggers without one."""
 
     @property
     def article_id(self) -> str:

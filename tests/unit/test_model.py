@@ -31,8 +31,8 @@ def tagger() -> Tagger:
     return Tagger.load(ARTIFACT_DIR)
 
 
-def _seed() -> tuple[TagInput, list[str]]:
-    raw = json.loads((FIXTURES / "seed_story.json").read_text(encoding="utf-8"))
+def _seed(name: str = "seed_story.json") -> tuple[TagInput, list[str]]:
+    raw = json.loads((FIXTURES / name).read_text(encoding="utf-8"))
     return TagInput(raw["id"], raw["title"], raw["text"], raw["lang"]), raw["expected_labels"]
 
 
@@ -41,8 +41,10 @@ def test_loads_offline_with_name_and_version(tagger: Tagger) -> None:
     assert tagger.model_version.startswith(tagger.card.version + "+")
 
 
-def test_seed_story_is_kidnapping_and_shootout_only(tagger: Tagger) -> None:
-    item, expected = _seed()
+@pytest.mark.parametrize("fixture", ["seed_story.json", "seed_story_en.json"])
+def test_seed_story_is_kidnapping_and_shootout_only(tagger: Tagger, fixture: str) -> None:
+    """The EFE seed story, in its Spanish wording and in an English wire rewrite."""
+    item, expected = _seed(fixture)
     (pred,) = tagger.predict([item])
     assert list(pred.labels) == expected
     assert pred.scores["extortion"] < tagger.card.thresholds["extortion"]
@@ -79,3 +81,28 @@ def test_long_article_is_handled(tagger: Tagger) -> None:
 def test_artifact_stays_small() -> None:
     total = sum(p.stat().st_size for p in ARTIFACT_DIR.rglob("*") if p.is_file())
     assert total <= 20 * 1024 * 1024
+
+
+def test_other_languages_are_flagged_not_silently_calibrated(tagger: Tagger) -> None:
+    portuguese = TagInput(
+        "pt",
+        "Polícia resgata empresário sequestrado em São Paulo",
+        "A Polícia Civil resgatou nesta terça-feira um empresário que havia sido sequestrado na zona sul "
+        "de São Paulo. Os criminosos exigiam um resgate de dois milhões de reais.",
+    )
+    declared = TagInput("fr", "Un titre", "Un texte assez long pour être lu.", "fr")
+    seed, _ = _seed()
+    preds = tagger.predict([portuguese, declared, seed])
+    assert [p.language_supported for p in preds] == [False, False, True]
+    assert set(preds[0].scores) == set(LABELS)
+
+
+def test_embedding_is_a_unit_vector_that_ties_a_rewrite_to_its_original(tagger: Tagger) -> None:
+    (es, _), (en, _) = _seed(), _seed("seed_story_en.json")
+    other = TagInput(
+        "o", "Stocks close higher", "Shares rose on Tuesday as investors cheered earnings.", "en"
+    )
+    vectors = [p.embedding for p in tagger.predict([es, en, other])]
+    assert all(v is not None and abs(sum(x * x for x in v) - 1.0) < 1e-3 for v in vectors)
+    cosine = [sum(a * b for a, b in zip(vectors[0], v, strict=True)) for v in vectors[1:]]  # type: ignore[arg-type]
+    assert cosine[0] > cosine[1]
