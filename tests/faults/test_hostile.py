@@ -12,10 +12,11 @@ even requested when ``WIREWATCH_ALLOW_PRIVATE_ADDRESSES=false``.
 from __future__ import annotations
 
 import json
+import os
 import re
-import resource
 import subprocess
 import sys
+import time
 
 import pytest
 from sqlalchemy import text
@@ -210,17 +211,30 @@ def test_real_model_tags_an_extremely_long_article_without_running_out_of_memory
     article = "Gunmen kidnapped a trader in Cali after a shootout with police. " * 40_000  # ~2.6 MB
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": "long", "title": "Long", "text": article}) + "\n", encoding="utf-8")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    done = subprocess.run(
-        [sys.executable, "-m", "commands.cli", "tag", "--input", str(source)],
-        cwd=ROOT,
-        env={**base_env(), "WIREWATCH_CLASSIFY_THREADS": "2"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    line = json.loads(done.stdout.strip().splitlines()[-1])
+    # The peak of this process only (wait4), not RUSAGE_CHILDREN's maximum over every child the
+    # test session ran: an earlier stage that built the model cache peaks far higher.
+    out, err = tmp_path / "out.jsonl", tmp_path / "err.txt"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "commands.cli", "tag", "--input", str(source)],
+            cwd=ROOT,
+            env={**base_env(), "WIREWATCH_CLASSIFY_THREADS": "2"},
+            stdout=stdout,
+            stderr=stderr,
+        )
+    deadline = time.monotonic() + 600
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            pytest.fail("wirewatch tag ran over 600 s")
+        time.sleep(0.2)
+    assert proc.returncode == 0, err.read_text()[-3000:]
+    line = json.loads(out.read_text().strip().splitlines()[-1])
     assert line["id"] == "long" and set(line["scores"]) >= {"kidnapping", "shootout", "extortion"}
-    peak_kib = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+    peak_kib = usage.ru_maxrss
     assert peak_kib < 4 * 1024 * 1024, f"peak RSS {peak_kib / 1024:.0f} MiB"
