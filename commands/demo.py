@@ -161,3 +161,27 @@ def _print_summary(conn) -> None:  # type: ignore[no-untyped-def]
     print("newest events:")
     for published, category, score, language, title in rows:
         print(f"  {published:%Y-%m-%d %H:%M}  {category:<10} {score:<5} {language or '-':<3} {title}")
+    _print_incidents(conn)
+
+
+def _print_incidents(conn) -> None:  # type: ignore[no-untyped-def]
+    """Incidents beside events: reports of one incident (rewrites, other languages) count once."""
+    per_category = conn.execute(
+        text(
+            "SELECT category, count(*) AS n FROM incident_categories "
+            "GROUP BY category ORDER BY n DESC, category"
+        )
+    ).all()
+    print("incidents per category (one per real-world incident, however many reports):")
+    for category, n in per_category:
+        print(f"  {category:<12} {n}")
+    rows = conn.execute(
+        text(
+            "SELECT event_date, array_to_string(categories, ','), article_count, source_count, "
+            "left(title, 60) FROM incidents WHERE article_count > 1 "
+            "ORDER BY last_reported_at DESC, incident_id LIMIT 8"
+        )
+    ).all()
+    print("incidents reported more than once:")
+    for day, categories, reports, sources, title in rows:
+        print(f"  {day or '-'!s:<10}  {categories:<20} {reports} reports, {sources} sources  {title}")
