@@ -184,4 +184,4 @@ def _print_incidents(conn) -> None:  # type: ignore[no-untyped-def]
     ).all()
     print("incidents reported more than once:")
     for day, categories, reports, sources, title in rows:
-        print(f"  {day or '-'!s:<10}  {categories:<20} {reports} reports, {sources} sources  {title}")
+        print(f"  {day or '-'!s:<10}  {categories:<20} reports: {reports}, publishers: {sources}  {title}")
