@@ -42,6 +42,8 @@ DEFAULT_ROOT = REPO_ROOT / ".cache" / "models"
 MODEL_CACHE_ENV = "WIREWATCH_MODEL_CACHE"
 BACKBONES = ("e5-small", "minilm")
 DEFAULT_BACKBONE = "e5-small"
+TUNED_LAYERS_FILE = "encoder.safetensors"
+"""In a trained artifact: the fine-tuned top layers, merged into the base encoder by :func:`ensure_tuned`."""
 
 
 class BackboneError(RuntimeError):

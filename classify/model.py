@@ -48,14 +48,14 @@ from safetensors.numpy import load_file
 from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from classify.backbone import ensure_backbone, ensure_tuned
+from classify.backbone import TUNED_LAYERS_FILE, ensure_backbone, ensure_tuned
 from classify.config import RUNTIMES
 from classify.labels import LABELS, SUPPORTED_LANGUAGES, Prediction, TagInput, split_sentences
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
 CARD_FILE = "model_card.json"
 HEAD_FILE = "head.safetensors"
-ENCODER_FILE = "encoder.safetensors"
+ENCODER_FILE = TUNED_LAYERS_FILE
 """Fine-tuned top encoder layers (absent for a frozen-encoder artifact)."""
 DEFAULT_RUNTIME = "onnx-int8"
 

@@ -37,10 +37,11 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from classify.backbone import DEFAULT_BACKBONE, model_cache_root
+from classify.backbone import DEFAULT_BACKBONE, TUNED_LAYERS_FILE, model_cache_root
 
 log = logging.getLogger(__name__)
 
+ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
 FP32_FILE = "model.fp32.onnx"
 INT8_FILE = "model.int8.onnx"
 OPSET = 17
@@ -260,17 +261,28 @@ def _build(encoder_dir: Path, folder: Path, versions: dict[str, str]) -> Path:
     return folder
 
 
-def main(argv: list[str] | None = None) -> int:
-    from classify.backbone import ensure_backbone
+def served_folder(artifact: Path = ARTIFACT_DIR) -> Path:
+    """The encoder folder the artifact is served with: e5-small, with its tuned layers merged in."""
+    from classify.backbone import ensure_backbone, ensure_tuned
 
+    base = ensure_backbone(DEFAULT_BACKBONE)
+    tuned = artifact / TUNED_LAYERS_FILE
+    return ensure_tuned(base, tuned) if tuned.exists() else base
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classify.onnx_export")
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="build (once) the ONNX serving models of an encoder folder")
-    build.add_argument("--backbone", type=Path, default=None, help="encoder folder (default: e5-small)")
+    build.add_argument(
+        "--backbone", type=Path, default=None, help="encoder folder (default: the one the artifact serves)"
+    )
+    build.add_argument("--artifact", type=Path, default=ARTIFACT_DIR, help="trained artifact folder")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
-    print(ensure_onnx(args.backbone or ensure_backbone(DEFAULT_BACKBONE)))
+    # Built ahead (make backbone, the image) so no service or test builds it on its first load.
+    print(ensure_onnx(args.backbone or served_folder(args.artifact)))
     return 0
 
 
