@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
 from wirewatch.settings import KafkaSettings
@@ -28,6 +29,11 @@ KAFKA_BOOTSTRAP = os.environ.get("WIREWATCH_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# Property tests check behaviour, not speed: on a busy two-core machine one example can take longer
+# than Hypothesis's default 200 ms deadline without anything being wrong (speed lives in bench/).
+settings.register_profile("wirewatch", deadline=None)
+settings.load_profile("wirewatch")
 
 
 def _reachable(hostport: str) -> bool:
