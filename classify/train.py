@@ -281,6 +281,8 @@ def train(output: Path, recipe: Recipe, run_cv: bool = False, dev: Path | None =
         str(output / "head.safetensors"),
         metadata={"labels": ",".join(LABELS)},
     )
+    for written in (output / "encoder.safetensors", output / "head.safetensors"):
+        written.chmod(0o644)  # safetensors writes 0600; the image serves as another user
     card = model_card(recipe, examples, cal, json.loads(cv_path.read_text())["produced_by"])
     write_card(output, card)
     if dev is not None and dev.exists():
