@@ -287,8 +287,17 @@ class Tagger:
     (no state changes after loading).
     """
 
-    def __init__(self, encoder: Encoder, card: Card, weight: np.ndarray, bias: np.ndarray, digest: str):
+    def __init__(
+        self,
+        encoder: Encoder,
+        card: Card,
+        weight: np.ndarray,
+        bias: np.ndarray,
+        digest: str,
+        embedder: Encoder | None = None,
+    ):
         self.encoder = encoder
+        self.embedder = embedder
         self.card = card
         self.weight = weight.astype(np.float32)  # [labels, H]
         self.bias = bias.astype(np.float64)
@@ -319,18 +328,21 @@ class Tagger:
             )
         ).hexdigest()[:8]
         base = backbone_dir or ensure_backbone(card.backbone)
+        served = base
         if (folder / ENCODER_FILE).exists():
             # A fine-tuned artifact: its top layers merged into the base encoder once, so every
             # runtime (and the ONNX export) serves the tuned weights.
-            base = ensure_tuned(Path(base), folder / ENCODER_FILE)
-        encoder = Encoder(
-            base,
-            card.prefix,
-            card.max_length,
-            runtime=runtime,
-            threads=threads,
+            served = ensure_tuned(Path(base), folder / ENCODER_FILE)
+        encoder = Encoder(served, card.prefix, card.max_length, runtime=runtime, threads=threads)
+        # Incident linking compares articles by what they report, not by violence category: the
+        # tuned layers pull every kidnapping story together (linking precision 0.94 -> 0.53 on
+        # incidents_dev), so article vectors come from the untuned encoder.
+        embedder = (
+            Encoder(base, card.prefix, card.max_length, runtime=runtime, threads=threads)
+            if served != base
+            else None
         )
-        return cls(encoder, card, head["weight"], head["bias"], digest)
+        return cls(encoder, card, head["weight"], head["bias"], digest, embedder)
 
     def logits(self, items: Sequence[TagInput]) -> tuple[np.ndarray, list[dict[str, str]]]:
         """Raw head logits ``[n, labels]`` (max over windows) and the best sentence per label."""
@@ -376,6 +388,12 @@ class Tagger:
             return []
         logits, evidence, vectors = self._forward(items)
         probs = self.calibrate(logits)
+        if self.embedder is not None:
+            # Only articles with a category are linked into incidents: embed just those.
+            tagged = [i for i, row in enumerate(probs) if self.card.labels(row)]
+            vectors = np.zeros_like(vectors)
+            if tagged:
+                vectors[tagged] = self.embed([items[i] for i in tagged])
         out = []
         for item, row, ev, vector in zip(items, probs, evidence, vectors, strict=True):
             labels = self.card.labels(row)
@@ -386,10 +404,16 @@ class Tagger:
                     scores={k: float(row[j]) for j, k in enumerate(LABELS)},
                     evidence={k: ev[k] for k in labels if k in ev},
                     language_supported=language_of(item) in SUPPORTED_LANGUAGES,
-                    embedding=tuple(round(float(v), 5) for v in vector),
+                    embedding=tuple(round(float(v), 5) for v in vector) if vector.any() else None,
                 )
             )
         return out
+
+    def embed(self, items: Sequence[TagInput]) -> np.ndarray:
+        """L2-normalised mean-pooled article vectors ``[n, H]`` for incident linking (untuned encoder)."""
+        vectors = (self.embedder or self.encoder).pooled(items).astype(np.float64)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def language_of(item: TagInput) -> str | None:

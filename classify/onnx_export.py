@@ -281,8 +281,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
-    # Built ahead (make backbone, the image) so no service or test builds it on its first load.
-    print(ensure_onnx(args.backbone or served_folder(args.artifact)))
+    # Built ahead (make backbone, the image) so no service or test builds it on its first load:
+    # the served encoder, and the untuned one the tagger embeds articles with for incident linking.
+    from classify.backbone import ensure_backbone
+
+    folders = [args.backbone] if args.backbone else [served_folder(args.artifact), ensure_backbone()]
+    for folder in dict.fromkeys(folders):
+        print(ensure_onnx(folder))
     return 0
 
 

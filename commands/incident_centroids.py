@@ -21,7 +21,6 @@ TARGET = ROOT / "store" / "incidents" / "centroids.json"
 
 
 def main() -> int:
-    import numpy as np
 
     from classify.labels import TagInput
     from classify.model import Tagger
@@ -34,8 +33,7 @@ def main() -> int:
     for lang in ("en", "es"):
         chosen = [r for r in rows if r["lang"] == lang][::3][:300]
         items = [TagInput(id=r["id"], title=r.get("title") or "", text=r.get("text") or "") for r in chosen]
-        vectors = tagger.encoder.pooled(items)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = tagger.embed(items)
         centroids[lang] = [round(float(x), 6) for x in vectors.mean(0)]
         print(f"{lang}: {len(chosen)} stories", file=sys.stderr)
     TARGET.write_text(
