@@ -100,7 +100,7 @@ def test_other_languages_are_flagged_not_silently_calibrated(tagger: Tagger) -> 
 def test_embedding_is_a_unit_vector_that_ties_a_rewrite_to_its_original(tagger: Tagger) -> None:
     """Articles with a category carry the (untuned) encoder's vector for incident linking."""
     (es, _), (en, _) = _seed(), _seed("seed_story_en.json")
-    other = TagInput("o", "Stocks close higher", "Shares rose on Tuesday as investors cheered earnings.", "en")
+    other = TagInput("o", "Stocks close higher", "Shares rose on Tuesday after earnings.", "en")
     predictions = tagger.predict([es, en, other])
     assert predictions[0].embedding is not None and predictions[2].embedding is None
     vectors = tagger.embed([es, en, other])
