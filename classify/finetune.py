@@ -20,6 +20,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -65,11 +66,11 @@ def _pad(windows: Sequence[Sequence[int]], pad: int) -> tuple[torch.Tensor, torc
 class _TopStack(torch.nn.Module):
     """The trainable part: the top layers of a ``BertModel`` and a linear head on mean pooling."""
 
-    def __init__(self, model: torch.nn.Module, first: int, labels: int) -> None:
+    def __init__(self, model: Any, first: int, labels: int) -> None:
         super().__init__()
-        self.layers = torch.nn.ModuleList(model.encoder.layer[first:])  # type: ignore[attr-defined]
-        self.head = torch.nn.Linear(model.config.hidden_size, labels)  # type: ignore[attr-defined]
-        self._config = model.config  # type: ignore[attr-defined]
+        self.layers = torch.nn.ModuleList(model.encoder.layer[first:])
+        self.head = torch.nn.Linear(int(model.config.hidden_size), labels)
+        self._config = model.config
 
     def forward(self, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # The layers take the mask in the form their attention implementation wants (transformers 5).
