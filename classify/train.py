@@ -67,6 +67,13 @@ class Recipe:
     limit: int = 0
     """Train on the first ``limit`` lines only (0: all): for tests of the pipeline, never the artifact."""
 
+    def tuning(self) -> Any:
+        """The fine-tuning part of the recipe, as :mod:`classify.finetune` takes it."""
+        from classify.finetune import FinetuneRecipe
+
+        names = ("layers", "lr", "head_lr", "epochs", "batch_size", "seed")
+        return FinetuneRecipe(**{name: getattr(self, name) for name in names})
+
 
 @dataclass(frozen=True)
 class Example:
@@ -105,18 +112,10 @@ def gold(rows: Sequence[LabelledRow]) -> np.ndarray:
 def fit(recipe: Recipe, examples: Sequence[Example], windows: Sequence[Sequence[int]], pad: int) -> Any:
     """Train the final model's top layers and head on ``examples`` (token ``windows`` given)."""
     from classify.backbone import ensure_backbone
-    from classify.finetune import FinetuneRecipe, train_top
+    from classify.finetune import train_top
 
-    tuning = FinetuneRecipe(
-        layers=recipe.layers,
-        lr=recipe.lr,
-        head_lr=recipe.head_lr,
-        epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        seed=recipe.seed,
-    )
     targets = gold([e.row for e in examples])
-    return train_top(str(ensure_backbone(recipe.backbone)), windows, targets, tuning, pad)
+    return train_top(str(ensure_backbone(recipe.backbone)), windows, targets, recipe.tuning(), pad)
 
 
 def token_windows(recipe: Recipe, examples: Sequence[Example]) -> tuple[list[list[int]], int]:
@@ -189,19 +188,12 @@ def cross_validate(
 ) -> np.ndarray:
     """Out-of-fold logits ``[n, labels]``: ``recipe.folds`` trainings, each scoring its held-out sites."""
     from classify.backbone import ensure_backbone
-    from classify.finetune import FinetuneRecipe, lower_states, predict_top, train_top
+    from classify.finetune import lower_states, predict_top, train_top
 
     backbone = str(ensure_backbone(recipe.backbone))
     folds = group_folds([e.site for e in examples], recipe.folds, recipe.fold_seed)
     targets = gold([e.row for e in examples])
-    tuning = FinetuneRecipe(
-        layers=recipe.layers,
-        lr=recipe.lr,
-        head_lr=recipe.head_lr,
-        epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        seed=recipe.seed,
-    )
+    tuning = recipe.tuning()
     lower = lower_states(backbone, windows, 12 - recipe.layers, pad)
     out = np.zeros((len(examples), len(LABELS)))
     for k in range(recipe.folds):
