@@ -140,8 +140,7 @@ def model_outputs(
             for i in missing
         ]
         log.info("encoding %d articles", len(items))
-        vectors = tagger.embed(items)
-        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        vectors = tagger.embed(items)  # already unit length
         predictions = tagger.predict(items)
         for i, vec, pred in zip(missing, vectors, predictions, strict=True):
             known[_key(version, rows[i])] = (vec, list(pred.labels))
