@@ -72,15 +72,13 @@ def naive_tagger() -> Callable[[list], tuple[list[list[str]], list[list[float]]]
     from safetensors.numpy import load_file
     from transformers import pipeline
 
-    from classify.backbone import ensure_backbone, ensure_tuned
-    from classify.model import ARTIFACT_DIR, ENCODER_FILE, HEAD_FILE, Card, calibrate
+    from classify.backbone import ensure_backbone, served_backbone
+    from classify.model import ARTIFACT_DIR, HEAD_FILE, Card, calibrate
 
     torch.set_num_threads(2)
     card = Card.read(ARTIFACT_DIR)
     head = load_file(str(ARTIFACT_DIR / HEAD_FILE))
-    base = ensure_backbone(card.backbone)
-    tuned = ARTIFACT_DIR / ENCODER_FILE
-    folder = str(ensure_tuned(base, tuned) if tuned.exists() else base)
+    folder = str(served_backbone(ARTIFACT_DIR, ensure_backbone(card.backbone)))
     extract = pipeline("feature-extraction", model=folder, tokenizer=folder, device="cpu")
 
     def tag(items: list) -> tuple[list[list[str]], list[list[float]]]:

@@ -287,6 +287,12 @@ def ensure_tuned(base: Path, tuned_layers: Path, root: Path | None = None) -> Pa
     return folder
 
 
+def served_backbone(artifact: Path, base: Path) -> Path:
+    """The encoder folder a trained artifact is served with: ``base``, with its tuned layers merged in."""
+    tuned = artifact / TUNED_LAYERS_FILE
+    return ensure_tuned(base, tuned) if tuned.exists() else base
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classify.backbone")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -48,15 +48,13 @@ from safetensors.numpy import load_file
 from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from classify.backbone import TUNED_LAYERS_FILE, ensure_backbone, ensure_tuned
+from classify.backbone import TUNED_LAYERS_FILE, ensure_backbone, served_backbone
 from classify.config import RUNTIMES
 from classify.labels import LABELS, SUPPORTED_LANGUAGES, Prediction, TagInput, split_sentences
 
 ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
 CARD_FILE = "model_card.json"
 HEAD_FILE = "head.safetensors"
-ENCODER_FILE = TUNED_LAYERS_FILE
-"""Fine-tuned top encoder layers (absent for a frozen-encoder artifact)."""
 DEFAULT_RUNTIME = "onnx-int8"
 
 
@@ -322,17 +320,12 @@ class Tagger:
         if threads:
             os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
         head = load_file(str(folder / HEAD_FILE))
-        digest = hashlib.sha256(
-            b"".join(
-                (folder / name).read_bytes() for name in (HEAD_FILE, ENCODER_FILE) if (folder / name).exists()
-            )
-        ).hexdigest()[:8]
-        base = backbone_dir or ensure_backbone(card.backbone)
-        served = base
-        if (folder / ENCODER_FILE).exists():
-            # A fine-tuned artifact: its top layers merged into the base encoder once, so every
-            # runtime (and the ONNX export) serves the tuned weights.
-            served = ensure_tuned(Path(base), folder / ENCODER_FILE)
+        weights = [folder / name for name in (HEAD_FILE, TUNED_LAYERS_FILE) if (folder / name).exists()]
+        digest = hashlib.sha256(b"".join(path.read_bytes() for path in weights)).hexdigest()[:8]
+        base = Path(backbone_dir) if backbone_dir else ensure_backbone(card.backbone)
+        # A fine-tuned artifact: its top layers merged into the base encoder once, so every
+        # runtime (and the ONNX export) serves the tuned weights.
+        served = served_backbone(folder, base)
         encoder = Encoder(served, card.prefix, card.max_length, runtime=runtime, threads=threads)
         # Incident linking compares articles by what they report, not by violence category: the
         # tuned layers pull every kidnapping story together (linking precision 0.94 -> 0.53 on

@@ -37,7 +37,7 @@ import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-from classify.backbone import DEFAULT_BACKBONE, TUNED_LAYERS_FILE, model_cache_root
+from classify.backbone import DEFAULT_BACKBONE, model_cache_root
 
 log = logging.getLogger(__name__)
 
@@ -261,15 +261,6 @@ def _build(encoder_dir: Path, folder: Path, versions: dict[str, str]) -> Path:
     return folder
 
 
-def served_folder(artifact: Path = ARTIFACT_DIR) -> Path:
-    """The encoder folder the artifact is served with: e5-small, with its tuned layers merged in."""
-    from classify.backbone import ensure_backbone, ensure_tuned
-
-    base = ensure_backbone(DEFAULT_BACKBONE)
-    tuned = artifact / TUNED_LAYERS_FILE
-    return ensure_tuned(base, tuned) if tuned.exists() else base
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m classify.onnx_export")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -283,9 +274,10 @@ def main(argv: list[str] | None = None) -> int:
     log.setLevel(logging.INFO)
     # Built ahead (make backbone, the image) so no service or test builds it on its first load:
     # the served encoder, and the untuned one the tagger embeds articles with for incident linking.
-    from classify.backbone import ensure_backbone
+    from classify.backbone import ensure_backbone, served_backbone
 
-    folders = [args.backbone] if args.backbone else [served_folder(args.artifact), ensure_backbone()]
+    base = ensure_backbone(DEFAULT_BACKBONE)
+    folders = [args.backbone] if args.backbone else [served_backbone(args.artifact, base), base]
     for folder in dict.fromkeys(folders):
         print(ensure_onnx(folder))
     return 0

@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from classify import calibration
-from classify.backbone import DEFAULT_BACKBONE, REPO_ROOT
+from classify.backbone import DEFAULT_BACKBONE, REPO_ROOT, TUNED_LAYERS_FILE
 from classify.labels import LABELS, LabelledRow, read_labelled
 
 log = logging.getLogger(__name__)
@@ -266,14 +266,14 @@ def train(output: Path, recipe: Recipe, run_cv: bool = False, dev: Path | None =
     # Stored in float16 (half the size); the card's numbers are measured on exactly these weights.
     save_file(
         {k: v.astype(np.float16) for k, v in sorted(tuned.layers.items())},
-        str(output / "encoder.safetensors"),
+        str(output / TUNED_LAYERS_FILE),
     )
     save_file(
         {"weight": tuned.weight.astype(np.float32), "bias": tuned.bias.astype(np.float32)},
         str(output / "head.safetensors"),
         metadata={"labels": ",".join(LABELS)},
     )
-    for written in (output / "encoder.safetensors", output / "head.safetensors"):
+    for written in (output / TUNED_LAYERS_FILE, output / "head.safetensors"):
         written.chmod(0o644)  # safetensors writes 0600; the image serves as another user
     card = model_card(recipe, examples, cal, json.loads(cv_path.read_text())["produced_by"])
     write_card(output, card)

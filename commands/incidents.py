@@ -140,8 +140,13 @@ def model_outputs(
             for i in missing
         ]
         log.info("encoding %d articles", len(items))
-        vectors = tagger.embed(items)  # already unit length
-        predictions = tagger.predict(items)
+        predictions = tagger.predict(items)  # embeds the articles that carry a category
+        unembedded = [j for j, p in enumerate(predictions) if p.embedding is None]
+        rest = iter(tagger.embed([items[j] for j in unembedded]) if unembedded else [])
+        vectors = [
+            next(rest) if p.embedding is None else np.asarray(p.embedding, dtype=np.float32)
+            for p in predictions
+        ]
         for i, vec, pred in zip(missing, vectors, predictions, strict=True):
             known[_key(version, rows[i])] = (vec, list(pred.labels))
         if cache is not None:
