@@ -13,29 +13,12 @@ import pytest
 
 from classify.worker import TaggingHandler, TagResult
 from tests.support.factories import seen
+from tests.support.producer import RecordingProducer
 from tests.unit.test_batch_loop import FakeConsumer, FakeDeadLetters
 from wirewatch.contract import ArticleSeen, EventLocation, decode_tagged, encode
 from wirewatch.kafka import BatchLoop
 
 Rec = namedtuple("Rec", "topic partition offset key value")
-
-
-class _Future:
-    def get(self, timeout: float | None = None) -> None:
-        return None
-
-
-class FakeProducer:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send(
-        self, topic: str, key: bytes | None = None, value: bytes = b"", headers: object = None
-    ) -> _Future:
-        self.sent.append(value)
-        return _Future()
-
-    def flush(self, timeout: float | None = None) -> None: ...
 
 
 class PickyTagger:
@@ -64,7 +47,7 @@ def _records(*titles: str) -> list[Rec]:
 
 
 def test_one_bad_article_is_dead_lettered_and_the_rest_tagged() -> None:
-    tagger, producer = PickyTagger(), FakeProducer()
+    tagger, producer = PickyTagger(), RecordingProducer()
     failures = TaggingHandler(tagger, producer, "tagged")(_records("fine", "boom", "fine too"))  # type: ignore[arg-type]
     assert [(f.record.offset, f.error.reason) for f in failures] == [(1, "tagger_error")]
     assert "ValueError" in failures[0].error.detail
@@ -74,19 +57,19 @@ def test_one_bad_article_is_dead_lettered_and_the_rest_tagged() -> None:
 
 def test_the_worker_loop_moves_past_the_bad_article_instead_of_crash_looping() -> None:
     consumer, dead = FakeConsumer(_records("fine", "boom")), FakeDeadLetters()
-    loop = BatchLoop(consumer, TaggingHandler(PickyTagger(), FakeProducer(), "tagged"), dead)  # type: ignore[arg-type]
+    loop = BatchLoop(consumer, TaggingHandler(PickyTagger(), RecordingProducer(), "tagged"), dead)  # type: ignore[arg-type]
     assert loop.run_once() == 2
     assert [f.record.offset for f in dead.published] == [1]
     assert consumer.commits == [{next(iter(consumer.position)): 2}]
 
 
 def test_a_single_bad_article_is_dead_lettered() -> None:
-    failures = TaggingHandler(PickyTagger(), FakeProducer(), "tagged")(_records("boom"))  # type: ignore[arg-type]
+    failures = TaggingHandler(PickyTagger(), RecordingProducer(), "tagged")(_records("boom"))  # type: ignore[arg-type]
     assert [f.error.reason for f in failures] == ["tagger_error"]
 
 
 def test_a_broken_tagger_still_crashes_rather_than_dead_lettering_everything() -> None:
-    producer = FakeProducer()
+    producer = RecordingProducer()
     with pytest.raises(RuntimeError, match="vanished"):
         TaggingHandler(PickyTagger(broken=True), producer, "tagged")(_records("a", "b", "c"))  # type: ignore[arg-type]
     assert producer.sent == []
@@ -101,7 +84,7 @@ def test_an_article_the_locator_raises_on_is_tagged_without_a_location() -> None
             raise ValueError("resolver cannot handle this article")
         return EventLocation(country="EC", precision="country")
 
-    producer = FakeProducer()
+    producer = RecordingProducer()
     handler = TaggingHandler(PickyTagger(), producer, "tagged", locator=locator)  # type: ignore[arg-type]
     failures = handler(_records("fine", "unplaceable", "fine too"))
     assert failures == []

@@ -20,6 +20,7 @@ from ingest.feeds import FeedDeclaration
 from ingest.normalize import normalize_entry
 from ingest.parse import RawEntry
 from tests.support.factories import seen
+from tests.support.producer import RecordingProducer
 from wirewatch.contract import DeadLetter, decode_seen, decode_tagged, encode
 from wirewatch.errors import PoisonMessageError
 
@@ -45,22 +46,6 @@ def test_a_gigantic_entry_still_fits_in_one_kafka_message() -> None:
     data = encode(article)
     assert len(data) < KAFKA_MAX_MESSAGE
     assert decode_seen(data).text.startswith("\U0001d535" * 1000)
-
-
-class _Future:
-    def get(self, timeout: float | None = None) -> None:
-        return None
-
-
-class _Producer:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send(self, topic: str, key: Any = None, value: bytes = b"", headers: Any = None) -> _Future:
-        self.sent.append(value)
-        return _Future()
-
-    def flush(self, timeout: float | None = None) -> None: ...
 
 
 class _EverywhereTagger:
@@ -90,7 +75,7 @@ def test_tagged_message_of_the_largest_article_fits_in_one_kafka_message() -> No
     class Record:
         topic, partition, offset, key, value = "raw", 0, 0, b"k", encode(article)
 
-    producer = _Producer()
+    producer = RecordingProducer()
     failures = TaggingHandler(_EverywhereTagger(), producer, "tagged")([Record()])  # type: ignore[arg-type, list-item]
     assert failures == []
     assert len(producer.sent[0]) < KAFKA_MAX_MESSAGE

@@ -13,25 +13,10 @@ from ingest.feeds import FeedDeclaration, FeedsFileError, parse_feeds_yaml, pars
 from ingest.normalize import normalize_entry
 from ingest.parse import RawEntry
 from tests.support.factories import seen
+from tests.support.producer import RecordingProducer
 from wirewatch.contract import decode_tagged, encode
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-
-
-class _Future:
-    def get(self, timeout: float | None = None) -> None:
-        return None
-
-
-class _Producer:
-    def __init__(self) -> None:
-        self.sent: list[bytes] = []
-
-    def send(self, topic: str, key: Any = None, value: bytes = b"", headers: Any = None) -> _Future:
-        self.sent.append(value)
-        return _Future()
-
-    def flush(self, timeout: float | None = None) -> None: ...
 
 
 class _NoTags:
@@ -52,7 +37,7 @@ def _through_worker(locator: ArticleLocator, **fields: Any) -> Any:
     class Record:
         topic, partition, offset, key, value = "raw", 0, 0, b"k", encode(seen("geo-w", **fields))
 
-    producer = _Producer()
+    producer = RecordingProducer()
     assert TaggingHandler(_NoTags(), producer, "tagged", locator=locator)([Record()]) == []  # type: ignore[arg-type, list-item]
     return decode_tagged(producer.sent[0]).location
 
@@ -78,7 +63,7 @@ def test_worker_without_locator_leaves_location_absent() -> None:
     class Record:
         topic, partition, offset, key, value = "raw", 0, 0, b"k", encode(seen("geo-n"))
 
-    producer = _Producer()
+    producer = RecordingProducer()
     TaggingHandler(_NoTags(), producer, "tagged")([Record()])  # type: ignore[arg-type, list-item]
     assert decode_tagged(producer.sent[0]).location is None
 
