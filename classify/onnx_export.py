@@ -31,6 +31,7 @@ import fcntl
 import hashlib
 import json
 import logging
+import re
 import shutil
 import sys
 import warnings
@@ -50,6 +51,7 @@ RECIPE_VERSION = "1"
 
 _GELU_OPS = {"Gelu", "BiasGelu", "FastGelu"}
 _SAMPLE = 4 << 20
+_DIGEST_LENGTH = 12
 
 
 class OnnxBuildError(RuntimeError):
@@ -83,7 +85,7 @@ def _digest(encoder_dir: Path, versions: dict[str, str]) -> str:
             h.update(f.read(_SAMPLE))
             f.seek(max(0, size - _SAMPLE))
             h.update(f.read(_SAMPLE))
-    return h.hexdigest()[:12]
+    return h.hexdigest()[:_DIGEST_LENGTH]
 
 
 def export_encoder(encoder_dir: Path, out: Path) -> None:
@@ -255,10 +257,23 @@ def _build(encoder_dir: Path, folder: Path, versions: dict[str, str]) -> Path:
     (tmp / ".complete").write_text("ok\n")
     shutil.rmtree(folder, ignore_errors=True)
     tmp.rename(folder)
-    for stale in folder.parent.glob(f"{encoder_dir.name}-*"):  # earlier recipes or toolchains
-        if stale != folder and stale.is_dir() and not stale.name.endswith(".tmp"):
-            shutil.rmtree(stale, ignore_errors=True)
+    for stale in stale_builds(folder):
+        shutil.rmtree(stale, ignore_errors=True)
     return folder
+
+
+def stale_builds(folder: Path) -> list[Path]:
+    """Earlier builds (other recipes or toolchains) of the encoder ``folder`` was built from.
+
+    Matched on the exact ``<encoder name>-<digest>`` shape: a plain prefix match would take
+    ``multilingual-e5-small-tuned-…-<digest>`` (another encoder) for an old build of
+    ``multilingual-e5-small`` and delete the served model's files.
+    """
+    encoder_name, _, _ = folder.name.rpartition("-")
+    shape = re.compile(rf"{re.escape(encoder_name)}-[0-9a-f]{{{_DIGEST_LENGTH}}}")
+    return sorted(
+        p for p in folder.parent.iterdir() if p != folder and p.is_dir() and shape.fullmatch(p.name)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

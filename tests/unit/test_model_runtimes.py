@@ -22,7 +22,7 @@ pytest.importorskip("onnxruntime")
 from classify.backbone import ensure_backbone, model_cache_root
 from classify.labels import LABELS, TagInput
 from classify.model import ARTIFACT_DIR, Tagger
-from classify.onnx_export import FP32_FILE, INT8_FILE, OnnxBuildError, ensure_onnx
+from classify.onnx_export import FP32_FILE, INT8_FILE, OnnxBuildError, ensure_onnx, stale_builds
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -108,6 +108,23 @@ def test_onnx_build_is_reused_and_readable_by_other_users() -> None:
         data = folder / (name + ".data")
         assert (folder / name).stat().st_size < 1 << 20  # graph only; weights are mapped from .data
         assert data.stat().st_mode & 0o044 == 0o044
+
+
+def test_a_fresh_build_removes_only_older_builds_of_the_same_encoder(tmp_path: Path) -> None:
+    # Regression: a prefix match took the tuned encoder's build for an old build of the base
+    # encoder, so `make backbone` (tuned first, then base) left the served model unbuilt and
+    # the first service to load it built it in-process (5.8 GB peak, minutes).
+    names = [
+        "multilingual-e5-small-79140b899d59",  # just built
+        "multilingual-e5-small-0123456789ab",  # older build of the same encoder
+        "multilingual-e5-small-tuned-35f4c419fd89-c100890fe1c1",  # another encoder
+        "multilingual-e5-small-0123456789ab.tmp",  # someone's build in progress
+    ]
+    for name in names:
+        (tmp_path / name).mkdir()
+    (tmp_path / "multilingual-e5-small-79140b899d59.lock").touch()
+    assert stale_builds(tmp_path / names[0]) == [tmp_path / names[1]]
+    assert stale_builds(tmp_path / names[2]) == []
 
 
 def test_onnx_runtime_needs_a_local_encoder_folder(tmp_path: Path) -> None:
