@@ -26,6 +26,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import re
 import shutil
 import struct
 import sys
@@ -44,6 +45,9 @@ BACKBONES = ("e5-small", "minilm")
 DEFAULT_BACKBONE = "e5-small"
 TUNED_LAYERS_FILE = "encoder.safetensors"
 """In a trained artifact: the fine-tuned top layers, merged into the base encoder by :func:`ensure_tuned`."""
+
+
+_LAYER_KEY = re.compile(r"(?:\w+\.)*encoder\.layer\.(\d+)\.")
 
 
 class BackboneError(RuntimeError):
@@ -285,6 +289,25 @@ def ensure_tuned(base: Path, tuned_layers: Path, root: Path | None = None) -> Pa
     except OSError:  # another process finished first: theirs is identical
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def tuned_from(artifact: Path) -> int | None:
+    """The first fine-tuned layer of a trained artifact; ``None`` when it serves its base encoder as is.
+
+    The layers below it are the base encoder's own, so one pass through the served encoder also
+    yields the base encoder's states at that depth (what incident vectors are finished from).
+    """
+    from safetensors import safe_open
+
+    tuned = artifact / TUNED_LAYERS_FILE
+    if not tuned.exists():
+        return None
+    with safe_open(str(tuned), framework="numpy") as weights:
+        names = weights.keys()  # safe_open is not iterable
+        layers = {int(m.group(1)) for key in names if (m := _LAYER_KEY.match(key))}
+    if not layers:
+        raise BackboneError(f"{tuned}: no encoder layer among its tensors")
+    return min(layers)
 
 
 def served_backbone(artifact: Path, base: Path) -> Path:

@@ -38,7 +38,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -48,7 +48,7 @@ from safetensors.numpy import load_file
 from transformers import AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from classify.backbone import TUNED_LAYERS_FILE, ensure_backbone, served_backbone
+from classify.backbone import TUNED_LAYERS_FILE, ensure_backbone, served_backbone, tuned_from
 from classify.config import RUNTIMES
 from classify.labels import LABELS, SUPPORTED_LANGUAGES, Prediction, TagInput, split_sentences
 
@@ -107,12 +107,24 @@ class _Segmented:
 
 
 class Runner(Protocol):
-    """Runs the encoder on one padded batch: ``ids``/``mask`` ``[b, t]`` int64 -> ``[b, t, H]`` float32."""
+    """Runs the encoder on one padded batch: ``ids``/``mask`` ``[b, t]`` int64 -> ``[b, t, H]`` float32.
+
+    Returns the last hidden states, and the states after ``tap`` layers when the runner was made
+    with a tap (else ``None``).
+    """
 
     name: str
     batch_size: int
 
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]: ...
+
+
+class StackRunner(Protocol):
+    """Runs an encoder's top layers: hidden states ``[b, t, H]`` + ``mask`` ``[b, t]`` -> last states."""
+
+    batch_size: int
+
+    def __call__(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray: ...
 
 
 class TorchRunner:
@@ -120,7 +132,9 @@ class TorchRunner:
 
     name = "torch"
 
-    def __init__(self, folder: str | Path, threads: int | None, batch_size: int = 16) -> None:
+    def __init__(
+        self, folder: str | Path, threads: int | None, batch_size: int = 16, tap: int | None = None
+    ) -> None:
         import torch
         from transformers import AutoModel
 
@@ -129,13 +143,44 @@ class TorchRunner:
         self._torch = torch
         self.model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False).eval()
         self.batch_size = batch_size
+        self.tap = tap
 
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        with self._torch.inference_mode():
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        from classify.onnx_export import tapped_states
+
+        with self._torch.inference_mode(), tapped_states(self.model, self.tap) as taps:
             out = self.model(
                 input_ids=self._torch.from_numpy(ids), attention_mask=self._torch.from_numpy(mask)
             )
-            return out.last_hidden_state.numpy()
+        return out.last_hidden_state.numpy(), (taps[0].numpy() if taps else None)
+
+
+class TorchStack:
+    """An encoder's layers from ``start`` on, in fp32 PyTorch."""
+
+    def __init__(self, folder: str | Path, start: int, threads: int | None, batch_size: int = 16) -> None:
+        import torch
+        from transformers import AutoModel
+
+        if threads:
+            torch.set_num_threads(threads)
+        self._torch = torch
+        model = AutoModel.from_pretrained(str(folder), add_pooling_layer=False).eval()
+        self.config = model.config
+        self.layers = model.encoder.layer[start:]
+        self.batch_size = batch_size
+
+    def __call__(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        from transformers.masking_utils import create_bidirectional_mask
+
+        with self._torch.inference_mode():
+            states = self._torch.from_numpy(hidden)
+            attention = create_bidirectional_mask(
+                config=self.config, inputs_embeds=states, attention_mask=self._torch.from_numpy(mask)
+            )
+            for layer in self.layers:
+                states = layer(states, attention)
+            return states.numpy()
 
 
 class OnnxRunner:
@@ -149,25 +194,60 @@ class OnnxRunner:
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.inputs = [i.name for i in self.session.get_inputs()]
         self.name = name
         self.batch_size = batch_size
 
-    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        (states,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
-        return np.asarray(states, dtype=np.float32)
+    def _run(self, first: np.ndarray, mask: np.ndarray) -> list[np.ndarray]:
+        outputs = self.session.run(None, dict(zip(self.inputs, (first, mask), strict=True)))
+        return [np.asarray(o, dtype=np.float32) for o in outputs]
+
+    def __call__(self, ids: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        states, *tapped = self._run(ids, mask)
+        return states, (tapped[0] if tapped else None)
 
 
-def make_runner(runtime: str, folder: str | Path, threads: int | None) -> Runner:
-    if runtime == "torch":
-        return TorchRunner(folder, threads)
+class OnnxStack(OnnxRunner):
+    """An ONNX Runtime session on an encoder's top layers (:func:`classify.onnx_export.ensure_stack`)."""
+
+    def __call__(self, hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:  # type: ignore[override]
+        return self._run(hidden.astype(np.float32), mask)[0]
+
+
+def _onnx_file(runtime: str) -> tuple[str, int]:
+    """The export a runtime serves, and its batch size."""
+    from classify.onnx_export import FP32_FILE, INT8_FILE
+
     if runtime not in RUNTIMES:
         raise ValueError(f"unknown runtime {runtime!r}; known: {', '.join(RUNTIMES)}")
-    from classify.onnx_export import FP32_FILE, INT8_FILE, ensure_onnx
+    # int8 runs one window per call: a dynamic activation scale spans the whole batch.
+    return (FP32_FILE, 4) if runtime == "onnx" else (INT8_FILE, 1)
 
-    built = ensure_onnx(folder)
-    if runtime == "onnx":
-        return OnnxRunner(built / FP32_FILE, runtime, threads, batch_size=4)
-    return OnnxRunner(built / INT8_FILE, runtime, threads, batch_size=1)
+
+def make_runner(runtime: str, folder: str | Path, threads: int | None, tap: int | None = None) -> Runner:
+    if runtime == "torch":
+        return TorchRunner(folder, threads, tap=tap)
+    from classify.onnx_export import ensure_onnx
+
+    file, batch_size = _onnx_file(runtime)
+    return OnnxRunner(ensure_onnx(folder, tap=tap) / file, runtime, threads, batch_size)
+
+
+def make_stack(runtime: str, folder: str | Path, start: int, threads: int | None) -> StackRunner:
+    if runtime == "torch":
+        return TorchStack(folder, start, threads)
+    from classify.onnx_export import ensure_stack
+
+    file, batch_size = _onnx_file(runtime)
+    return OnnxStack(ensure_stack(folder, start) / file, runtime, threads, batch_size)
+
+
+def _batches(lengths: Sequence[int], size: int) -> Iterator[tuple[list[int], int]]:
+    """Indices grouped ``size`` at a time by length (little padding), with each group's width."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    for start in range(0, len(order), size):
+        batch = order[start : start + size]
+        yield batch, max(lengths[i] for i in batch)
 
 
 class Windowing:
@@ -228,31 +308,36 @@ class Encoder(Windowing):
         max_length: int,
         runtime: str = "torch",
         threads: int | None = None,
+        tap: int | None = None,
     ) -> None:
         super().__init__(folder, prefix, max_length)
-        self.runner = make_runner(runtime, folder, threads)
+        self.runner = make_runner(runtime, folder, threads, tap)
         config = json.loads((Path(folder) / "config.json").read_text()) if Path(folder).is_dir() else None
         self.hidden_size = int(config["hidden_size"]) if config else None
 
-    def hidden(self, windows: Sequence[_Window]) -> list[np.ndarray]:
-        """Last hidden states ``[len, H]`` per window (batched by length, dynamic padding)."""
-        order = sorted(range(len(windows)), key=lambda i: len(windows[i].ids))
-        result: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(windows)
-        pad = self.pad_id
-        size = self.runner.batch_size
-        for start in range(0, len(order), size):
-            batch = order[start : start + size]
-            width = max(len(windows[i].ids) for i in batch)
-            ids = np.full((len(batch), width), pad, dtype=np.int64)
+    def forward(self, windows: Sequence[_Window]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Last hidden states ``[len, H]`` per window, and the tapped ones when the runner taps."""
+        last: list[np.ndarray] = [np.empty(0, dtype=np.float32)] * len(windows)
+        taps: list[np.ndarray] | None = None
+        lengths = [len(w.ids) for w in windows]
+        for batch, width in _batches(lengths, self.runner.batch_size):
+            ids = np.full((len(batch), width), self.pad_id, dtype=np.int64)
             mask = np.zeros((len(batch), width), dtype=np.int64)
             for row, i in enumerate(batch):
-                n = len(windows[i].ids)
-                ids[row, :n] = windows[i].ids
-                mask[row, :n] = 1
-            states = self.runner(ids, mask)
+                ids[row, : lengths[i]] = windows[i].ids
+                mask[row, : lengths[i]] = 1
+            states, tapped = self.runner(ids, mask)
+            if tapped is not None and taps is None:
+                taps = [np.empty(0, dtype=np.float32)] * len(windows)
             for row, i in enumerate(batch):
-                result[i] = states[row, : len(windows[i].ids)]
-        return result
+                last[i] = states[row, : lengths[i]]
+                if taps is not None and tapped is not None:
+                    taps[i] = tapped[row, : lengths[i]]
+        return last, taps
+
+    def hidden(self, windows: Sequence[_Window]) -> list[np.ndarray]:
+        """Last hidden states ``[len, H]`` per window (batched by length, dynamic padding)."""
+        return self.forward(windows)[0]
 
     def pooled(self, items: Sequence[TagInput], pooling: str = "lead") -> np.ndarray:
         """Mean-pooled features ``[n, H]`` (token-weighted over an article's windows); for training."""
@@ -265,6 +350,41 @@ class Encoder(Windowing):
             sums[window.item] += hidden.astype(np.float64).sum(0)
             counts[window.item] += hidden.shape[0]
         return (sums / counts[:, None]).astype(np.float32)
+
+
+class BaseTopLayers:
+    """Finishes incident vectors: the base encoder's own top layers over the served encoder's taps.
+
+    A fine-tuned encoder shares its lower layers with its base, so the states it taps there are
+    the base's; running the base's top layers on them gives the untuned encoder's article vector
+    for a third of a full pass.
+    """
+
+    def __init__(self, runner: StackRunner) -> None:
+        self.runner = runner
+
+    def __call__(self, taps: Sequence[np.ndarray]) -> np.ndarray:
+        """Per-window tapped states ``[len, H]`` -> L2-normalised mean-pooled vectors ``[n, H]``."""
+        if not taps:
+            return np.zeros((0, 0), dtype=np.float32)
+        width = taps[0].shape[1]
+        vectors = np.zeros((len(taps), width), dtype=np.float64)
+        lengths = [t.shape[0] for t in taps]
+        for batch, tokens in _batches(lengths, self.runner.batch_size):
+            hidden = np.zeros((len(batch), tokens, width), dtype=np.float32)
+            mask = np.zeros((len(batch), tokens), dtype=np.int64)
+            for row, i in enumerate(batch):
+                hidden[row, : lengths[i]] = taps[i]
+                mask[row, : lengths[i]] = 1
+            states = self.runner(hidden, mask)
+            for row, i in enumerate(batch):
+                vectors[i] = states[row, : lengths[i]].astype(np.float64).mean(0)
+        return _unit(vectors)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -292,10 +412,10 @@ class Tagger:
         weight: np.ndarray,
         bias: np.ndarray,
         digest: str,
-        embedder: Encoder | None = None,
+        base_top: BaseTopLayers | None = None,
     ):
         self.encoder = encoder
-        self.embedder = embedder
+        self.base_top = base_top
         self.card = card
         self.weight = weight.astype(np.float32)  # [labels, H]
         self.bias = bias.astype(np.float64)
@@ -326,26 +446,24 @@ class Tagger:
         # A fine-tuned artifact: its top layers merged into the base encoder once, so every
         # runtime (and the ONNX export) serves the tuned weights.
         served = served_backbone(folder, base)
-        encoder = Encoder(served, card.prefix, card.max_length, runtime=runtime, threads=threads)
+        start = tuned_from(folder)
+        encoder = Encoder(served, card.prefix, card.max_length, runtime=runtime, threads=threads, tap=start)
         # Incident linking compares articles by what they report, not by violence category: the
         # tuned layers pull every kidnapping story together (linking precision 0.94 -> 0.53 on
-        # incidents_dev), so article vectors come from the untuned encoder.
-        embedder = (
-            Encoder(base, card.prefix, card.max_length, runtime=runtime, threads=threads)
-            if served != base
-            else None
-        )
-        return cls(encoder, card, head["weight"], head["bias"], digest, embedder)
+        # incidents_dev), so article vectors come from the untuned encoder — its top layers run
+        # on the states the served encoder shares with it (see BaseTopLayers).
+        base_top = BaseTopLayers(make_stack(runtime, base, start, threads)) if start is not None else None
+        return cls(encoder, card, head["weight"], head["bias"], digest, base_top)
 
     def logits(self, items: Sequence[TagInput]) -> tuple[np.ndarray, list[dict[str, str]]]:
         """Raw head logits ``[n, labels]`` (max over windows) and the best sentence per label."""
         logits, evidence, _ = self._forward(items)
         return logits, evidence
 
-    def _forward(self, items: Sequence[TagInput]) -> tuple[np.ndarray, list[dict[str, str]], np.ndarray]:
-        """Logits, evidence, and each article's L2-normalised mean-pooled vector ``[n, H]``."""
+    def _forward(self, items: Sequence[TagInput]) -> tuple[np.ndarray, list[dict[str, str]], _Vectors]:
+        """Logits, evidence, and what the article vectors are made from."""
         windows, sentences = self.encoder.windows(items, self.card.pooling)
-        states = self.encoder.hidden(windows)
+        states, taps = self.encoder.forward(windows)
         logits = np.full((len(items), len(LABELS)), -np.inf)
         share: list[dict[int, np.ndarray]] = [{} for _ in items]
         sums = np.zeros((len(items), self.weight.shape[1]))
@@ -370,8 +488,7 @@ class Tagger:
                     best_key = keys[int(np.argmax([usable[k][j] for k in keys]))]
                     chosen[name] = sentences[index][best_key]
             evidence.append(chosen)
-        norms = np.linalg.norm(sums, axis=1, keepdims=True)
-        return logits, evidence, (sums / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        return logits, evidence, _Vectors(windows, sums, taps)
 
     def calibrate(self, logits: np.ndarray) -> np.ndarray:
         return calibrate(self.card, logits)
@@ -379,14 +496,13 @@ class Tagger:
     def predict(self, items: Sequence[TagInput]) -> list[Prediction]:
         if not items:
             return []
-        logits, evidence, vectors = self._forward(items)
+        logits, evidence, made = self._forward(items)
         probs = self.calibrate(logits)
-        if self.embedder is not None:
-            # Only articles with a category are linked into incidents: embed just those.
-            tagged = [i for i, row in enumerate(probs) if self.card.labels(row)]
-            vectors = np.zeros_like(vectors)
-            if tagged:
-                vectors[tagged] = self.embed([items[i] for i in tagged])
+        # Only articles with a category are linked into incidents: vectors for just those.
+        tagged = [i for i, row in enumerate(probs) if self.card.labels(row)]
+        vectors = np.zeros((len(items), self.weight.shape[1]), dtype=np.float32)
+        if tagged:
+            vectors[tagged] = self._vectors(made, tagged)
         out = []
         for item, row, ev, vector in zip(items, probs, evidence, vectors, strict=True):
             labels = self.card.labels(row)
@@ -403,10 +519,33 @@ class Tagger:
         return out
 
     def embed(self, items: Sequence[TagInput]) -> np.ndarray:
-        """L2-normalised mean-pooled article vectors ``[n, H]`` for incident linking (untuned encoder)."""
-        vectors = (self.embedder or self.encoder).pooled(items).astype(np.float64)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return (vectors / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        """L2-normalised article vectors ``[n, H]`` for incident linking (untuned encoder, lead window)."""
+        if not items:
+            return np.zeros((0, self.weight.shape[1]), dtype=np.float32)
+        windows, _ = self.encoder.windows(items, "lead")
+        states, taps = self.encoder.forward(windows)
+        sums = np.zeros((len(items), self.weight.shape[1]))
+        for window, hidden in zip(windows, states, strict=True):
+            sums[window.item] += hidden.astype(np.float64).sum(0)
+        return self._vectors(_Vectors(windows, sums, taps), list(range(len(items))))
+
+    def _vectors(self, made: _Vectors, indices: Sequence[int]) -> np.ndarray:
+        """Article vectors for ``indices``: from the lead window's taps, else the pooled served states."""
+        if self.base_top is None or made.taps is None:
+            return _unit(made.sums[list(indices)])
+        lead: dict[int, int] = {}
+        for position, window in enumerate(made.windows):
+            lead.setdefault(window.item, position)  # an article's first window is its lead
+        return self.base_top([made.taps[lead[i]] for i in indices])
+
+
+@dataclass(frozen=True)
+class _Vectors:
+    """What an article vector is made from: the windows, their summed last states, their taps."""
+
+    windows: list[_Window]
+    sums: np.ndarray
+    taps: list[np.ndarray] | None
 
 
 def language_of(item: TagInput) -> str | None:

