@@ -61,10 +61,14 @@ tools:
 bench: backbone up
 	$(BIN)/python bench/run_all.py
 
+# Style, types, the import rules between stages and unused code ([tool.importlinter] and
+# [tool.vulture] in pyproject.toml). .ci/run runs this before `make test`.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy wirewatch ingest classify store commands
+	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 # A longer fault soak and a sustained load run (not part of `make test`).
 soak: backbone up tools

@@ -95,10 +95,10 @@ class AssignmentTracker(ConsumerRebalanceListener):
         self._member = False
         self.partitions: frozenset[TopicPartition] = frozenset()
 
-    def on_partitions_revoked(self, revoked: object) -> None:
+    def on_partitions_revoked(self, _revoked: object) -> None:
         self._member = False
 
-    def on_partitions_lost(self, lost: object) -> None:
+    def on_partitions_lost(self, _lost: object) -> None:
         self._member = False
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:

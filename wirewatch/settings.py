@@ -55,10 +55,12 @@ class KafkaSettings:
             config["sasl_plain_username"] = self.sasl_username
             if self.sasl_password is not None:
                 config["sasl_plain_password"] = self.sasl_password.get_secret_value()
-        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            value = getattr(self, name)
-            if value:
-                config[name] = value
+        ssl_files = {
+            "ssl_cafile": self.ssl_cafile,
+            "ssl_certfile": self.ssl_certfile,
+            "ssl_keyfile": self.ssl_keyfile,
+        }
+        config.update({name: path for name, path in ssl_files.items() if path})
         return config
 
 
