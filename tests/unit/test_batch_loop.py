@@ -7,7 +7,7 @@ from collections import namedtuple
 import pytest
 from kafka.structs import TopicPartition
 
-from wirewatch.errors import PoisonMessageError, RetriableError
+from wirewatch.errors import ConfigError, PoisonMessageError, RetriableError, WirewatchError
 from wirewatch.kafka import BatchLoop, Failure, LoopObserver
 from wirewatch.retry import Backoff
 
@@ -85,6 +85,40 @@ def test_retriable_error_rewinds_and_commits_nothing_then_succeeds() -> None:
     assert loop.run_once() == 3
     assert calls == [[0, 1, 2]] * 3  # the same batch, held, never dropped
     assert consumer.commits == [{TopicPartition("t", 0): 3}]
+
+
+def test_the_retriable_flag_decides_whether_a_batch_is_held() -> None:
+    """Issue 13, item 3: the loop reads ``WirewatchError.retriable`` instead of a class check."""
+
+    class FlaggedRetriable(WirewatchError):
+        retriable = True
+
+    consumer, dead = FakeConsumer(_records(2)), FakeDeadLetters()
+    errors: list[Exception] = [FlaggedRetriable("outage")]
+
+    def handler(batch):  # type: ignore[no-untyped-def]
+        if errors:
+            raise errors.pop(0)
+        return []
+
+    loop = BatchLoop(consumer, handler, dead, backoff=Backoff(base=0.001, cap=0.001))  # type: ignore[arg-type]
+    assert loop.run_once() == 0  # held, not raised
+    assert consumer.commits == []
+    assert loop.run_once() == 2
+    assert consumer.commits == [{TopicPartition("t", 0): 2}]
+
+
+@pytest.mark.parametrize("error", [ConfigError("bad"), PoisonMessageError("schema", "raised, not returned")])
+def test_a_wirewatch_error_that_is_not_retriable_propagates(error: WirewatchError) -> None:
+    consumer = FakeConsumer(_records(1))
+
+    def handler(batch):  # type: ignore[no-untyped-def]
+        raise error
+
+    loop = BatchLoop(consumer, handler, FakeDeadLetters())  # type: ignore[arg-type]
+    with pytest.raises(type(error)):
+        loop.run_once()
+    assert consumer.commits == []
 
 
 class FlakyConsumer(FakeConsumer):
