@@ -110,32 +110,27 @@ def run_classifier(
     """Run the classifier until ``stop`` is set (or ``idle_exit`` seconds pass without messages)."""
     tagger = tagger or load_tagger(settings)
     locator = load_locator()
-    kafka = settings.kafka(client_id="wirewatch-classify")
+    kafka = settings.kafka.for_client("wirewatch-classify")
     ensure_topics(
-        kafka,
-        [settings.classify_input_topic, settings.classify_output_topic, settings.dead_letter_topic],
-        settings.kafka_topic_partitions,
+        kafka, [settings.classify_input_topic, settings.classify_output_topic, settings.dead_letter_topic]
     )
     metrics = ServiceMetrics("classify")
     producer = make_producer(kafka)
     try:
+        handler = TaggingHandler(
+            tagger,
+            producer,
+            settings.classify_output_topic,
+            on_inference=inference_observer(metrics),
+            locator=locator,
+        )
         return run_consumer_service(
-            service="classify",
-            settings=settings,
-            kafka=kafka,
-            group=settings.classify_group,
-            topic=settings.classify_input_topic,
+            "classify",
+            settings,
+            settings.consumer,
+            handler,
+            stop,
             metrics=metrics,
-            handler=TaggingHandler(
-                tagger,
-                producer,
-                settings.classify_output_topic,
-                on_inference=inference_observer(metrics),
-                locator=locator,
-            ),
-            batch_size=settings.classify_batch_size,
-            poll_timeout_ms=settings.classify_poll_timeout_ms,
-            stop=stop,
             idle_exit=idle_exit,
             producer=producer,
         )

@@ -91,12 +91,12 @@ def run_lag(args: argparse.Namespace) -> int:
 
     settings = load_settings(ServiceSettings)
     try:
-        report = measure_lag(settings.kafka(client_id="wirewatch-lag"), configured_groups())
+        report = measure_lag(settings.kafka.for_client("wirewatch-lag"), configured_groups())
     except KafkaError as exc:
         if not exc.retriable:
             raise
         # A fresh broker answers "coordinator not available" until its offsets topic exists.
-        print(f"lag: Kafka at {settings.kafka_bootstrap} is not ready: {exc}", file=sys.stderr)
+        print(f"lag: Kafka at {settings.kafka.bootstrap} is not ready: {exc}", file=sys.stderr)
         return EX_TEMPFAIL
     if args.json:
         print(json.dumps(report.to_json(), indent=None))

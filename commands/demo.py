@@ -72,11 +72,11 @@ def run(args: argparse.Namespace) -> int:
     sink_settings = load_settings(SinkSettings)
     classifier_settings = load_settings(ClassifierSettings)
     setup_logging(sink_settings.log_level, sink_settings.log_format)
-    kafka = sink_settings.kafka(client_id="wirewatch-demo")
+    kafka = sink_settings.kafka.for_client("wirewatch-demo")
     groups = configured_groups(classifier_settings, sink_settings)  # what the demo's workers join
     engine = make_engine(sink_settings.database_url.get_secret_value())
     upgrade(engine)
-    ensure_topics(kafka, topics.ALL_TOPICS, sink_settings.kafka_topic_partitions)
+    ensure_topics(kafka, topics.ALL_TOPICS)
 
     server = serve_feeds(DEMO_FEEDS)
     base_url = f"http://127.0.0.1:{server.server_address[1]}"

@@ -94,9 +94,11 @@ def make_admin(kafka: KafkaSettings, **overrides: Any) -> KafkaAdminClient:
 
 
 def ensure_topics(
-    kafka: KafkaSettings, names: Iterable[str] = topics.ALL_TOPICS, partitions: int = 3
+    kafka: KafkaSettings, names: Iterable[str] = topics.ALL_TOPICS, partitions: int | None = None
 ) -> list[str]:
     """Create the topics that do not exist yet (idempotent); returns the names still missing.
+
+    Partitions: ``partitions`` if given, else ``kafka.topic_partitions``.
 
     Replicas: ``kafka.topic_replication_factor``, by default -1, which lets the
     broker apply its ``default.replication.factor`` (KIP-464, brokers >= 2.4):
@@ -119,6 +121,7 @@ def ensure_topics(
                 ", ".join(missing),
             )
             return missing
+        partitions = kafka.topic_partitions if partitions is None else partitions
         spec = {"num_partitions": partitions, "replication_factor": kafka.topic_replication_factor}
         try:
             admin.create_topics({n: dict(spec) for n in missing})

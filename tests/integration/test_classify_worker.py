@@ -27,7 +27,7 @@ def test_raw_articles_come_out_tagged_and_poison_is_dead_lettered(
 ) -> None:
     raw, out, dlq = new_topic("test.raw"), new_topic("test.tagged"), new_topic("test.dlq", 1)
     settings = ClassifierSettings(
-        kafka_bootstrap=kafka_settings.bootstrap,
+        kafka={"bootstrap": kafka_settings.bootstrap},
         classify_input_topic=raw,
         classify_output_topic=out,
         classify_group=new_group("classify"),

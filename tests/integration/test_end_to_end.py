@@ -91,7 +91,7 @@ def test_feed_to_database_row(
     assert poll.returncode == 0, poll.stderr
 
     stop = threading.Event()
-    common = {"kafka_bootstrap": kafka_settings.bootstrap, "dead_letter_topic": dlq}
+    common = {"kafka": {"bootstrap": kafka_settings.bootstrap}, "dead_letter_topic": dlq}
     classifier = ClassifierSettings(
         **common, classify_input_topic=raw, classify_output_topic=tagged, classify_group=classify_group
     )
