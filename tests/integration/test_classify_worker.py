@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from classify.command import ModelTagger, run_classifier
+from classify.command import run_classifier
 from classify.config import ClassifierSettings
 from classify.keywords import KeywordTagger
 from tests.support.factories import seen
@@ -38,7 +38,7 @@ def test_raw_articles_come_out_tagged_and_poison_is_dead_lettered(
     service = threading.Thread(
         target=run_classifier,
         args=(settings, stop),
-        kwargs={"tagger": ModelTagger(KeywordTagger())},
+        kwargs={"tagger": KeywordTagger()},
         daemon=True,
     )
     service.start()
