@@ -23,7 +23,7 @@ from classify.command import run_classifier
 from classify.config import ClassifierSettings
 from store.command import run_sink
 from store.config import SinkSettings
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 from wirewatch.lag import measure_lag
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

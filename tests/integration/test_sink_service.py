@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 from store.command import run_sink
 from store.config import SinkSettings
 from store.repository import count_rows
-from tests.conftest import ROOT
 from tests.support.factories import seen, tagged
 from tests.support.kafka import produce_raw
+from tests.support.paths import ROOT
 from wirewatch.contract import encode
 
 pytestmark = pytest.mark.integration

@@ -14,9 +14,9 @@ import pytest
 from classify.labels import TagInput
 from classify.worker import TaggingHandler
 from tests.support.factories import seen
+from tests.support.loop import FakeConsumer, FakeDeadLetters
 from tests.support.producer import RecordingProducer
 from tests.support.taggers import FakeTagger
-from tests.unit.test_batch_loop import FakeConsumer, FakeDeadLetters
 from wirewatch.contract import ArticleSeen, EventLocation, decode_tagged, encode
 from wirewatch.kafka import BatchLoop
 
