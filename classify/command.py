@@ -77,16 +77,20 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 def run_classify(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     settings = load_settings(ClassifierSettings)
     setup_logging(settings.log_level, settings.log_format)
-    return run_classifier(settings, stop or stop_on_signals(), idle_exit=args.idle_exit)
+    return run(settings, stop or stop_on_signals(), idle_exit=args.idle_exit)
 
 
-def run_classifier(
+def run(
     settings: ClassifierSettings,
     stop: threading.Event,
     idle_exit: float | None = None,
     tagger: TaggerProtocol | None = None,
 ) -> int:
-    """Run the classifier until ``stop`` is set (or ``idle_exit`` seconds pass without messages)."""
+    """The classifier service: until ``stop`` is set (or ``idle_exit`` seconds pass without messages).
+
+    Every stage's service has this shape, ``run(settings, stop)``; ``run_classify`` is the
+    command line's adapter (settings from the environment, stop on SIGTERM).
+    """
     tagger = tagger or load_tagger(settings)
     locator = load_locator()
     kafka = settings.kafka.for_client("wirewatch-classify")

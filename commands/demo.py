@@ -55,13 +55,13 @@ def write_feeds_file(folder: Path, base_url: str, target: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from classify.command import run_classifier
+    from classify.command import run as run_classifier
     from classify.config import ClassifierSettings
     from commands.lag import configured_groups
     from ingest.command import poll_once
     from ingest.config import PollerSettings
     from ingest.redaction import install_log_redaction
-    from store.command import run_sink
+    from store.command import run as run_sink
     from store.config import SinkSettings
     from store.database import make_engine
     from store.migrate import upgrade

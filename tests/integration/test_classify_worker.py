@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from classify.command import run_classifier
+from classify.command import run as run_classifier
 from classify.config import ClassifierSettings
 from classify.keywords import KeywordTagger
 from tests.support.factories import seen

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from classify.command import run_classifier
+from classify.command import run as run_classifier
 from classify.config import ClassifierSettings
-from store.command import run_sink
+from store.command import run as run_sink
 from store.config import SinkSettings
 from tests.support.paths import ROOT
 from wirewatch.lag import measure_lag
