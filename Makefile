@@ -61,10 +61,14 @@ tools:
 bench: backbone up
 	$(BIN)/python bench/run_all.py
 
+# Style, types, the import rules between stages and unused code ([tool.importlinter] and
+# [tool.vulture] in pyproject.toml). .ci/run runs this before `make test`.
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy wirewatch ingest classify store commands
+	$(BIN)/lint-imports
+	$(BIN)/vulture
 
 # A longer fault soak and a sustained load run (not part of `make test`).
 soak: backbone up tools
@@ -72,8 +76,8 @@ soak: backbone up tools
 	WIREWATCH_FAULT_ENTRIES=$${WIREWATCH_FAULT_ENTRIES:-2000} \
 	WIREWATCH_FAULT_STREAM_SECONDS=$${WIREWATCH_FAULT_STREAM_SECONDS:-40} \
 	$(BIN)/python -m pytest tests/faults -m faults --timeout 1200
-	$(BIN)/python bench/bench_pipeline.py --rate 200 --duration 600
-	$(BIN)/python bench/bench_pipeline.py --search --duration 60
+	$(BIN)/python -m bench.bench_pipeline --rate 200 --duration 600
+	$(BIN)/python -m bench.bench_pipeline --search --duration 60
 
 clean:
 	rm -rf $(VENV) .state

@@ -19,8 +19,10 @@ after the stream ends and no message waited more than ``--max-lag-seconds``
 (default 10) unconsumed in the second half. ``--search`` doubles the rate until a
 trial is not sustained, then bisects between the last good and first bad rate.
 
-Run: .venv/bin/python bench/bench_pipeline.py --rate 50 --duration 60
-     .venv/bin/python bench/bench_pipeline.py --search [--tagger model]
+Run from the repository root as a module (it reuses the fault tests' corpus, feed server and
+pipeline harness from ``tests/faults``, importable from there without touching ``sys.path``):
+     .venv/bin/python -m bench.bench_pipeline --rate 50 --duration 60
+     .venv/bin/python -m bench.bench_pipeline --search [--tagger model]
 """
 
 from __future__ import annotations
@@ -34,8 +36,6 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy import create_engine, text
 

@@ -28,7 +28,9 @@ def main() -> int:
         if not script.exists():
             continue
         print(f"\n=== {name} ===", flush=True)
-        if subprocess.run([sys.executable, str(script)], cwd=HERE.parent).returncode != 0:
+        # As a module from the repository root, so a script may import tests/ (bench_pipeline does).
+        module = f"bench.{script.stem}"
+        if subprocess.run([sys.executable, "-m", module], cwd=HERE.parent).returncode != 0:
             failed.append(name)
     if failed:
         print(f"\nfailed: {', '.join(failed)}")

@@ -11,15 +11,15 @@ import json
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
 
 from classify.config import RUNTIMES, ClassifierSettings
-from classify.worker import ArticleTagger, TaggingHandler, TagResult
-from wirewatch.contract import ArticleSeen
+from classify.labels import TaggerProtocol
+from classify.worker import TaggingHandler
 from wirewatch.kafka import ensure_topics, make_producer
 from wirewatch.logging import setup_logging
 from wirewatch.metrics import LATENCY_BUCKETS, ServiceMetrics
@@ -28,38 +28,12 @@ from wirewatch.settings import load_settings
 
 if TYPE_CHECKING:
     from classify.geo.locator import ArticleLocator
+    from classify.model import Tagger
 
 log = logging.getLogger(__name__)
 
 
-class ModelTagger:
-    """Adapts the model's ``Tagger`` to the worker's :class:`ArticleTagger` protocol."""
-
-    def __init__(self, tagger: Any) -> None:
-        self._tagger = tagger
-        self.model_name: str = tagger.model_name
-        self.model_version: str = tagger.model_version
-
-    def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]:
-        from classify.labels import TagInput
-
-        items = [
-            TagInput(id=a.article_id, title=a.title, text=a.text or a.summary, lang=a.language)
-            for a in articles
-        ]
-        return [
-            TagResult(
-                labels=list(p.labels),
-                scores=dict(p.scores),
-                evidence=dict(p.evidence),
-                language_supported=p.language_supported,
-                embedding=list(p.embedding) if p.embedding is not None else None,
-            )
-            for p in self._tagger.predict(items)
-        ]
-
-
-def load_tagger(settings: ClassifierSettings, runtime: str | None = None) -> ModelTagger:
+def load_tagger(settings: ClassifierSettings, runtime: str | None = None) -> TaggerProtocol:
     """The tagger ``WIREWATCH_TAGGER`` names: the trained model, or the keyword baseline (no torch).
 
     ``runtime`` (a command-line choice) overrides ``WIREWATCH_CLASSIFY_RUNTIME``.
@@ -68,7 +42,12 @@ def load_tagger(settings: ClassifierSettings, runtime: str | None = None) -> Mod
         from classify.keywords import KeywordTagger
 
         log.info("keyword baseline tagger (WIREWATCH_TAGGER=keywords), not the model")
-        return ModelTagger(KeywordTagger())
+        return KeywordTagger()
+    return load_model(settings, runtime)
+
+
+def load_model(settings: ClassifierSettings, runtime: str | None = None) -> Tagger:
+    """The trained model itself (``wirewatch incidents`` needs its encoder's vectors)."""
     from classify.model import Tagger
 
     tagger = Tagger.load(
@@ -78,7 +57,7 @@ def load_tagger(settings: ClassifierSettings, runtime: str | None = None) -> Mod
         runtime=runtime or settings.classify_runtime,
     )
     log.info("model %s %s loaded", tagger.model_name, tagger.model_version)
-    return ModelTagger(tagger)
+    return tagger
 
 
 def load_locator() -> ArticleLocator:
@@ -98,44 +77,43 @@ def add_classify_arguments(parser: argparse.ArgumentParser) -> None:
 def run_classify(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     settings = load_settings(ClassifierSettings)
     setup_logging(settings.log_level, settings.log_format)
-    return run_classifier(settings, stop or stop_on_signals(), idle_exit=args.idle_exit)
+    return run(settings, stop or stop_on_signals(), idle_exit=args.idle_exit)
 
 
-def run_classifier(
+def run(
     settings: ClassifierSettings,
     stop: threading.Event,
     idle_exit: float | None = None,
-    tagger: ArticleTagger | None = None,
+    tagger: TaggerProtocol | None = None,
 ) -> int:
-    """Run the classifier until ``stop`` is set (or ``idle_exit`` seconds pass without messages)."""
+    """The classifier service: until ``stop`` is set (or ``idle_exit`` seconds pass without messages).
+
+    Every stage's service has this shape, ``run(settings, stop)``; ``run_classify`` is the
+    command line's adapter (settings from the environment, stop on SIGTERM).
+    """
     tagger = tagger or load_tagger(settings)
     locator = load_locator()
-    kafka = settings.kafka(client_id="wirewatch-classify")
+    kafka = settings.kafka.for_client("wirewatch-classify")
     ensure_topics(
-        kafka,
-        [settings.classify_input_topic, settings.classify_output_topic, settings.dead_letter_topic],
-        settings.kafka_topic_partitions,
+        kafka, [settings.classify_input_topic, settings.classify_output_topic, settings.dead_letter_topic]
     )
     metrics = ServiceMetrics("classify")
     producer = make_producer(kafka)
     try:
+        handler = TaggingHandler(
+            tagger,
+            producer,
+            settings.classify_output_topic,
+            on_inference=inference_observer(metrics),
+            locator=locator,
+        )
         return run_consumer_service(
-            service="classify",
-            settings=settings,
-            kafka=kafka,
-            group=settings.classify_group,
-            topic=settings.classify_input_topic,
+            "classify",
+            settings,
+            settings.consumer,
+            handler,
+            stop,
             metrics=metrics,
-            handler=TaggingHandler(
-                tagger,
-                producer,
-                settings.classify_output_topic,
-                on_inference=inference_observer(metrics),
-                locator=locator,
-            ),
-            batch_size=settings.classify_batch_size,
-            poll_timeout_ms=settings.classify_poll_timeout_ms,
-            stop=stop,
             idle_exit=idle_exit,
             producer=producer,
         )
@@ -199,7 +177,7 @@ def run_tag(args: argparse.Namespace) -> int:
 
     settings = load_settings(ClassifierSettings)
     setup_logging(settings.log_level, settings.log_format)
-    tagger = load_tagger(settings, args.runtime)._tagger
+    tagger = load_tagger(settings, args.runtime)
     locator = load_locator()
     rows = list(_read_jsonl(args.input))
     items = [
@@ -235,7 +213,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     settings = load_settings(ClassifierSettings)
     setup_logging(settings.log_level, settings.log_format)
-    tagger = load_tagger(settings, args.runtime)._tagger
+    tagger = load_tagger(settings, args.runtime)
     report = evaluate_file(Path(args.input), tagger)
     print(json.dumps(report.to_json(), ensure_ascii=False) if args.json else report.format_table())
     return 0

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from classify.keywords import KeywordTagger
-from classify.labels import LABELS, LabelledRow, Prediction, Tagger, read_labelled
+from classify.labels import LABELS, LabelledRow, Prediction, TaggerProtocol, read_labelled
 
 
 @dataclass(frozen=True)
@@ -141,7 +141,9 @@ class Report:
         return "\n".join(lines).rstrip() + "\n"
 
 
-def _tagger_report(tagger: Tagger, rows: Sequence[LabelledRow], preds: Sequence[Prediction]) -> TaggerReport:
+def _tagger_report(
+    tagger: TaggerProtocol, rows: Sequence[LabelledRow], preds: Sequence[Prediction]
+) -> TaggerReport:
     golds = [r.gold for r in rows]
     labels = [p.labels for p in preds]
     by_lang: dict[str, Scores] = {}
@@ -151,7 +153,9 @@ def _tagger_report(tagger: Tagger, rows: Sequence[LabelledRow], preds: Sequence[
     return TaggerReport(tagger.model_name, tagger.model_version, score(golds, labels), by_lang)
 
 
-def evaluate(rows: Iterable[LabelledRow], tagger: Tagger, baseline: Tagger | None = None) -> Report:
+def evaluate(
+    rows: Iterable[LabelledRow], tagger: TaggerProtocol, baseline: TaggerProtocol | None = None
+) -> Report:
     """Score ``tagger`` (and the keyword baseline, unless ``baseline`` is given) on non-ambiguous rows."""
     every = list(rows)
     scored = [r for r in every if not r.ambiguous]
@@ -173,5 +177,5 @@ def evaluate(rows: Iterable[LabelledRow], tagger: Tagger, baseline: Tagger | Non
     )
 
 
-def evaluate_file(path: Path, tagger: Tagger) -> Report:
+def evaluate_file(path: Path, tagger: TaggerProtocol) -> Report:
     return evaluate(read_labelled(path), tagger)

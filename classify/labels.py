@@ -1,7 +1,7 @@
 """The tagger's vocabulary and plain data types, free of torch and Kafka.
 
-Owns the label names, the input (:class:`TagInput`) and output
-(:class:`Prediction`) of every tagger (the model, the keyword baseline), the
+Owns the label names, the tagger interface (:class:`TaggerProtocol`), its input
+(:class:`TagInput`) and its one result type (:class:`Prediction`), the
 labelled-row reader shared by training and evaluation, and sentence splitting
 (used for evidence). It must not import torch/transformers: ``evaluate`` and
 ``keywords`` stand on it without loading a model.
@@ -59,8 +59,13 @@ class LabelledRow:
     kind: str = ""
 
 
-class Tagger(Protocol):
-    """Anything that maps inputs to predictions (the model, the keyword baseline)."""
+class TaggerProtocol(Protocol):
+    """The one tagger interface: inputs to predictions, with names for lineage.
+
+    Implemented by the model (:class:`classify.model.Tagger`) and the keyword baseline
+    (:class:`classify.keywords.KeywordTagger`); the worker, ``tag``, ``eval`` and
+    ``reclassify`` take either.
+    """
 
     model_name: str
     model_version: str

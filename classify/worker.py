@@ -1,9 +1,12 @@
 """The classifier service's batch handler: ``news.raw.v1`` -> tags -> ``news.tagged.v1``.
 
-The model is loaded once, outside this module, and passed in as an
-:class:`ArticleTagger`. A batch is decoded (undecodable records become
-poison), tagged in one model call, produced, and only returned once the broker
-acknowledged every tagged record — the batch loop then commits the offsets.
+The model is loaded once, outside this module, and passed in as a
+:class:`~classify.labels.TaggerProtocol`. A batch is decoded (undecodable records
+become poison), turned into the tagger's inputs (:func:`tag_input`), tagged in one
+model call, and the ``news.tagged.v1`` messages are built from the tagger's
+:class:`~classify.labels.Prediction` (:func:`tagged_messages`), produced, and only
+returned once the broker acknowledged every tagged record — the batch loop then
+commits the offsets.
 
 When the model call raises for a batch, the batch is tagged again one article
 at a time, so one article the tagger cannot handle is dead-lettered
@@ -21,13 +24,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
+from classify.labels import Prediction, TaggerProtocol, TagInput
 from wirewatch.contract import ArticleSeen, ArticleTagged, EventLocation, decode_seen, encode, utcnow
 from wirewatch.errors import PoisonMessageError, RetriableError
 from wirewatch.kafka import Failure, produce_all
@@ -40,24 +42,6 @@ MAX_EVIDENCE_CHARS = 1_000
 (article + evidence per label) too large for Kafka."""
 
 
-@dataclass(frozen=True)
-class TagResult:
-    labels: list[str]
-    scores: dict[str, float]
-    evidence: dict[str, str] = field(default_factory=dict)
-    language_supported: bool = True
-    embedding: list[float] | None = None
-
-
-class ArticleTagger(Protocol):
-    """What the worker needs from a model: names for lineage and a batch prediction."""
-
-    model_name: str
-    model_version: str
-
-    def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]: ...
-
-
 Locator = Callable[[ArticleSeen], EventLocation]
 """Where an article's event happened (``classify.geo.locator.ArticleLocator``)."""
 
@@ -67,7 +51,7 @@ class TaggingHandler:
 
     def __init__(
         self,
-        tagger: ArticleTagger,
+        tagger: TaggerProtocol,
         producer: KafkaProducer,
         output_topic: str,
         on_inference: Callable[[int, float], None] | None = None,
@@ -101,7 +85,7 @@ class TaggingHandler:
 
     def _tag(
         self, decoded: Sequence[tuple[ConsumerRecord, ArticleSeen]]
-    ) -> tuple[list[ArticleSeen], list[TagResult], list[Failure]]:
+    ) -> tuple[list[ArticleSeen], list[Prediction], list[Failure]]:
         """Tag the batch in one call; if that raises, one article at a time (see the module doc)."""
         articles = [article for _, article in decoded]
         try:
@@ -113,7 +97,7 @@ class TaggingHandler:
                 return [], [], [self._rejected(*decoded[0], exc)]
             log.warning("tagging a batch of %d failed (%r); tagging one article at a time", len(decoded), exc)
         kept: list[ArticleSeen] = []
-        results: list[TagResult] = []
+        results: list[Prediction] = []
         rejected: list[Failure] = []
         first_error: Exception | None = None
         for rec, article in decoded:
@@ -146,9 +130,9 @@ class TaggingHandler:
             )
             return None
 
-    def _timed_tag(self, articles: list[ArticleSeen]) -> list[TagResult]:
+    def _timed_tag(self, articles: list[ArticleSeen]) -> list[Prediction]:
         started = time.perf_counter()
-        results = self._tagger.tag(articles)
+        results = self._tagger.predict([tag_input(a) for a in articles])
         self._on_inference(len(articles), time.perf_counter() - started)
         return results
 
@@ -163,10 +147,20 @@ class TaggingHandler:
         return Failure(rec, PoisonMessageError("tagger_error", f"{type(exc).__name__}: {exc}"[:2000]))
 
 
+def tag_input(article: ArticleSeen) -> TagInput:
+    """What the tagger reads of an article: title, text (the summary when there is no text), language."""
+    return TagInput(
+        id=article.article_id,
+        title=article.title,
+        text=article.text or article.summary,
+        lang=article.language,
+    )
+
+
 def tagged_messages(
-    tagger: ArticleTagger,
+    tagger: TaggerProtocol,
     articles: Sequence[ArticleSeen],
-    results: Sequence[TagResult],
+    predictions: Sequence[Prediction],
     now: datetime,
     locations: Sequence[EventLocation | None] | None = None,
 ) -> list[ArticleTagged]:
@@ -175,15 +169,15 @@ def tagged_messages(
     return [
         ArticleTagged(
             article=article,
-            labels=result.labels,
-            scores=result.scores,
-            evidence={label: s[:MAX_EVIDENCE_CHARS] for label, s in result.evidence.items()},
+            labels=list(p.labels),
+            scores=dict(p.scores),
+            evidence={label: s[:MAX_EVIDENCE_CHARS] for label, s in p.evidence.items()},
             model_name=tagger.model_name,
             model_version=tagger.model_version,
             classified_at=now,
-            language_supported=result.language_supported,
-            embedding=result.embedding,
+            language_supported=p.language_supported,
+            embedding=list(p.embedding) if p.embedding is not None else None,
             location=location,
         )
-        for article, result, location in zip(articles, results, places, strict=True)
+        for article, p, location in zip(articles, predictions, places, strict=True)
     ]

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
-from wirewatch.errors import EX_CONFIG, EX_TEMPFAIL, ConfigError
+from wirewatch.errors import EX_CONFIG, ConfigError
 
 # subcommand -> (module, function adding arguments, function running, help)
 SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
@@ -37,75 +35,9 @@ SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
         "run",
         "re-score stored articles with the current model",
     ),
-    "lag": ("commands.cli", "add_lag_arguments", "run_lag", "consumer lag per group, topic and partition"),
+    "lag": ("commands.lag", "add_arguments", "run", "consumer lag per group, topic and partition"),
     "demo": ("commands.demo", "add_arguments", "run", "the whole pipeline on the bundled sample feeds"),
 }
-
-
-def add_lag_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument(
-        "--max-lag",
-        type=int,
-        default=None,
-        metavar="N",
-        help="exit 2 when the total lag of any group exceeds N (for probes and cron)",
-    )
-    parser.add_argument(
-        "--max-age",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="exit 2 when the oldest unconsumed message is older than this",
-    )
-
-
-def configured_groups(classify: Any = None, sink: Any = None) -> dict[str, list[str]]:
-    """The consumer groups the services are configured with, each with the topic it reads.
-
-    Read from the same variables the services read (``WIREWATCH_CLASSIFY_GROUP``,
-    ``WIREWATCH_CLASSIFY_INPUT_TOPIC``, ``WIREWATCH_STORE_GROUP``, ``WIREWATCH_STORE_TOPIC``),
-    so ``wirewatch lag`` and the demo measure the groups that actually run. A caller
-    that already holds the services' settings objects passes them.
-    """
-    from classify.config import ClassifierSettings
-    from store.config import SinkSettings
-    from wirewatch.settings import load_settings
-
-    classify = classify or load_settings(ClassifierSettings)
-    sink = sink or load_settings(SinkSettings)
-    groups: dict[str, list[str]] = {}
-    for group, topic in (
-        (classify.classify_group, classify.classify_input_topic),
-        (sink.store_group, sink.store_topic),
-    ):
-        groups.setdefault(group, []).append(topic)
-    return groups
-
-
-def run_lag(args: argparse.Namespace) -> int:
-    from kafka.errors import KafkaError
-
-    from wirewatch.lag import measure_lag
-    from wirewatch.settings import ServiceSettings, load_settings
-
-    settings = load_settings(ServiceSettings)
-    try:
-        report = measure_lag(settings.kafka(client_id="wirewatch-lag"), configured_groups())
-    except KafkaError as exc:
-        if not exc.retriable:
-            raise
-        # A fresh broker answers "coordinator not available" until its offsets topic exists.
-        print(f"lag: Kafka at {settings.kafka_bootstrap} is not ready: {exc}", file=sys.stderr)
-        return EX_TEMPFAIL
-    if args.json:
-        print(json.dumps(report.to_json(), indent=None))
-    else:
-        print(report.format_table())
-    over = (args.max_lag is not None and any(v > args.max_lag for v in report.by_group().values())) or (
-        args.max_age is not None and report.max_time_lag() > args.max_age
-    )
-    return 2 if over else 0
 
 
 def build_parser(chosen: str | None = None) -> argparse.ArgumentParser:

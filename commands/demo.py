@@ -1,7 +1,8 @@
 """``wirewatch demo``: the whole pipeline once, on the bundled sample feeds.
 
 Serves ``demo/feeds/`` over local HTTP, migrates the database, polls every
-feed once, runs the classifier and the sink until both consumer groups have
+feed once (the stages' own functions, called with settings objects: nothing goes
+through the command line or the environment), runs the classifier and the sink until both consumer groups have
 caught up, then prints what was stored and the consumer lag. Running it again
 stores nothing twice: the poller remembers what it published, and the sink's
 upserts would absorb a re-delivery anyway.
@@ -12,7 +13,6 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import os
 import threading
 import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -55,15 +55,18 @@ def write_feeds_file(folder: Path, base_url: str, target: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from classify.command import run_classifier
+    from classify.command import run as run_classifier
     from classify.config import ClassifierSettings
-    from commands.cli import configured_groups
-    from commands.cli import main as cli_main
-    from store.command import run_sink
+    from commands.lag import configured_groups
+    from ingest.command import poll_once
+    from ingest.config import PollerSettings
+    from ingest.redaction import install_log_redaction
+    from store.command import run as run_sink
     from store.config import SinkSettings
     from store.database import make_engine
     from store.migrate import upgrade
     from wirewatch import topics
+    from wirewatch.errors import EX_TEMPFAIL
     from wirewatch.kafka import ensure_topics
     from wirewatch.lag import measure_lag
     from wirewatch.logging import setup_logging
@@ -72,25 +75,27 @@ def run(args: argparse.Namespace) -> int:
     sink_settings = load_settings(SinkSettings)
     classifier_settings = load_settings(ClassifierSettings)
     setup_logging(sink_settings.log_level, sink_settings.log_format)
-    kafka = sink_settings.kafka(client_id="wirewatch-demo")
+    kafka = sink_settings.kafka.for_client("wirewatch-demo")
     groups = configured_groups(classifier_settings, sink_settings)  # what the demo's workers join
     engine = make_engine(sink_settings.database_url.get_secret_value())
     upgrade(engine)
-    ensure_topics(kafka, topics.ALL_TOPICS, sink_settings.kafka_topic_partitions)
+    ensure_topics(kafka, topics.ALL_TOPICS)
 
     server = serve_feeds(DEMO_FEEDS)
     base_url = f"http://127.0.0.1:{server.server_address[1]}"
     feeds_file = write_feeds_file(DEMO_FEEDS, base_url, Path(args.state_dir) / "feeds.yaml")
-    os.environ["WIREWATCH_STATE_DIR"] = args.state_dir
     # The sample feeds are served on 127.0.0.1, which the poller refuses by default.
-    os.environ["WIREWATCH_ALLOW_PRIVATE_ADDRESSES"] = "true"
+    poller_settings = load_settings(
+        PollerSettings, feeds=str(feeds_file), state_dir=args.state_dir, allow_private_addresses=True
+    )
+    install_log_redaction()
     print(f"serving {len(list(DEMO_FEEDS.glob('*.xml')))} sample feeds on {base_url}")
     started = time.monotonic()
-    status = cli_main(["poll", "--once", "--feeds", str(feeds_file)])
+    report = poll_once(poller_settings)  # what `wirewatch poll --once` runs
     server.shutdown()
-    if status != 0:
-        print(f"poller exited with {status}")
-        return status
+    if report is None:
+        print(f"poller exited with {EX_TEMPFAIL}")
+        return EX_TEMPFAIL
 
     stop = threading.Event()
     workers = [

@@ -116,12 +116,12 @@ def model_outputs(
         return embeddings, labels
     import numpy as np
 
-    from classify.command import load_tagger
+    from classify.command import load_model
     from classify.config import ClassifierSettings
     from classify.labels import TagInput
     from wirewatch.settings import load_settings
 
-    tagger = load_tagger(load_settings(ClassifierSettings), runtime)._tagger
+    tagger = load_model(load_settings(ClassifierSettings), runtime)
     version = f"{tagger.model_name}/{tagger.model_version}"
     known: dict[str, tuple[np.ndarray, list[str]]] = {}
     if cache is not None and cache.exists():

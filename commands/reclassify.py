@@ -21,7 +21,8 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from classify.worker import ArticleTagger, tagged_messages
+from classify.labels import TaggerProtocol
+from classify.worker import tag_input, tagged_messages
 from store.reclassify import EventDiff, Selection, count_pending, event_diff, next_batch
 from store.repository import save_batch
 from wirewatch.contract import utcnow
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
 
 def reclassify(
     engine: Engine,
-    tagger: ArticleTagger,
+    tagger: TaggerProtocol,
     selection: Selection,
     batch_size: int = 64,
     dry_run: bool = False,
@@ -91,7 +92,8 @@ def reclassify(
             batch = next_batch(session, selection, after, batch_size)
         if not batch:
             break
-        tagged = tagged_messages(tagger, batch, tagger.tag(batch), utcnow())
+        predictions = tagger.predict([tag_input(article) for article in batch])
+        tagged = tagged_messages(tagger, batch, predictions, utcnow())
         with Session(engine) as session, session.begin():
             diff.add(event_diff(session, tagged))
             if not dry_run:

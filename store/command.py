@@ -64,29 +64,29 @@ def _secret(value: SecretStr | None) -> str | None:
 def run_store(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     settings = load_settings(SinkSettings)
     setup_logging(settings.log_level, settings.log_format)
-    return run_sink(settings, stop or stop_on_signals(), idle_exit=args.idle_exit)
+    return run(settings, stop or stop_on_signals(), idle_exit=args.idle_exit)
 
 
-def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | None = None) -> int:
-    """Run the sink until ``stop`` is set (or ``idle_exit`` seconds pass without messages)."""
-    kafka = settings.kafka(client_id="wirewatch-store")
+def run(settings: SinkSettings, stop: threading.Event, idle_exit: float | None = None) -> int:
+    """The sink service: until ``stop`` is set (or ``idle_exit`` seconds pass without messages).
+
+    Every stage's service has this shape, ``run(settings, stop)``; ``run_store`` is the
+    command line's adapter (settings from the environment, stop on SIGTERM).
+    """
     engine = make_engine(
         settings.database_url.get_secret_value(), statement_timeout=settings.database_statement_timeout
     )
-    ensure_topics(kafka, [settings.store_topic, settings.dead_letter_topic], settings.kafka_topic_partitions)
+    kafka = settings.kafka.for_client("wirewatch-store")
+    ensure_topics(kafka, [settings.store_topic, settings.dead_letter_topic])
     metrics = ServiceMetrics("store")
     try:
         return run_consumer_service(
-            service="store",
-            settings=settings,
-            kafka=kafka,
-            group=settings.store_group,
-            topic=settings.store_topic,
+            "store",
+            settings,
+            settings.consumer,
+            TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
+            stop,
             metrics=metrics,
-            handler=TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
-            batch_size=settings.store_batch_size,
-            poll_timeout_ms=settings.store_poll_timeout_ms,
-            stop=stop,
             idle_exit=idle_exit,
             readiness={"database": lambda: _database_answers(engine)},
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from wirewatch.settings import ServiceSettings
+from wirewatch import topics
+from wirewatch.settings import ConsumerSettings, ServiceSettings
 
 DEFAULT_DATABASE_URL = "postgresql+psycopg://wirewatch:wirewatch@127.0.0.1:5432/wirewatch"
 
@@ -13,12 +14,21 @@ class SinkSettings(ServiceSettings):
     database_url: SecretStr = SecretStr(DEFAULT_DATABASE_URL)
     """SQLAlchemy URL; a secret because it usually carries the password."""
 
-    store_topic: str = "news.tagged.v1"
-    store_group: str = "wirewatch-store"
+    store_topic: str = topics.TAGGED
+    store_group: str = topics.STORE_GROUP
     store_batch_size: int = Field(default=500, ge=1, le=10_000)
     store_poll_timeout_ms: int = Field(default=500, ge=10)
     database_statement_timeout: float = Field(default=60.0, ge=0)
     """Seconds one SQL statement of the sink may run (0: no limit); well under max.poll.interval."""
+
+    @property
+    def consumer(self) -> ConsumerSettings:
+        return ConsumerSettings(
+            group=self.store_group,
+            topic=self.store_topic,
+            batch_size=self.store_batch_size,
+            poll_timeout_ms=self.store_poll_timeout_ms,
+        )
 
 
 class MigrateSettings(SinkSettings):

@@ -26,7 +26,6 @@ poison, since cutting them could merge two different names into one key.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import DateTime, Integer, Text, case, column, delete, func, select, text, values
@@ -60,15 +59,6 @@ def check_storable(msg: ArticleTagged) -> None:
             raise PoisonMessageError(
                 "field_too_long", f"{what} has {len(value)} characters (at most {MAX_KEY_CHARS})"
             )
-
-
-@dataclass(frozen=True)
-class SaveResult:
-    articles: int
-    events_replaced_for: int
-    events_written: int
-    changes: int = 0
-    """Rows written to ``event_outbox``."""
 
 
 def article_row(msg: ArticleTagged) -> dict[str, Any]:
@@ -168,10 +158,10 @@ def _version(msg: ArticleTagged) -> tuple[int, Any]:
     return (msg.article.revision, msg.classified_at)
 
 
-def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
+def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> None:
     """Write a batch of tagged articles. Idempotent; never commits."""
     if not batch:
-        return SaveResult(0, 0, 0)
+        return
     for msg in batch:
         check_storable(msg)
     newest = newest_per_article(batch)
@@ -184,10 +174,9 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> SaveResult:
         [classification_row(m) for m in batch],
     )
     fresher = _fresher_than_stored(session, newest)
-    written, changes = _replace_events(session, fresher)
+    changes = _replace_events(session, fresher)
     link_tagged(session, fresher)
     _append_outbox(session, _with_incidents(session, changes))
-    return SaveResult(len(newest), len(fresher), written, len(changes))
 
 
 def _upsert_articles(session: Session, newest: Sequence[ArticleTagged]) -> None:
@@ -247,10 +236,10 @@ def _fresher_than_stored(session: Session, newest: Sequence[ArticleTagged]) -> l
     return fresher
 
 
-def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> tuple[int, list[dict[str, Any]]]:
-    """Replace the events of ``fresher`` articles; returns rows written and the outbox changes."""
+def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> list[dict[str, Any]]:
+    """Replace the events of ``fresher`` articles; returns the outbox changes."""
     if not fresher:
-        return 0, []
+        return []
     ids = [m.article_id for m in fresher]
     before: dict[tuple[str, str], tuple[Any, ...]] = {
         (row.article_id, row.category): (row.score, row.model_name, row.model_version, row.article_revision)
@@ -281,7 +270,7 @@ def _replace_events(session: Session, fresher: Sequence[ArticleTagged]) -> tuple
         .where(articles.c.article_id == marks.c.article_id)
         .values(classified_revision=marks.c.revision, classified_at=marks.c.at)
     )
-    return len(rows), event_changes(before, fresher)
+    return event_changes(before, fresher)
 
 
 def event_changes(

@@ -36,7 +36,6 @@ class TaggedArticleWriter:
     ) -> None:
         self._engine = engine
         self._on_stored = on_stored or (lambda stored: None)
-        self.rows_written = 0
 
     def __call__(self, batch: list[ConsumerRecord]) -> list[Failure]:
         failures: list[Failure] = []
@@ -56,7 +55,6 @@ class TaggedArticleWriter:
         try:
             with Session(self._engine) as session, session.begin():
                 save_batch(session, [msg for _, msg in decoded])
-            self.rows_written += len(decoded)
             self._on_stored([msg for _, msg in decoded])
             return []
         except sa_exc.SQLAlchemyError as exc:
@@ -88,7 +86,6 @@ class TaggedArticleWriter:
         except sa_exc.SQLAlchemyError as exc:
             mapped = map_error(exc)
             raise mapped from exc
-        self.rows_written += len(decoded) - len(failures)
         bad = {id(f.record) for f in failures}
         self._on_stored([msg for rec, msg in decoded if id(rec) not in bad])
         return failures

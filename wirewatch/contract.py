@@ -29,9 +29,6 @@ MAX_DEAD_LETTER_VALUE: Final = 512 * 1024
 """Bytes of a poison message kept in its dead letter (base64 makes them 4/3 larger)."""
 MAX_DEAD_LETTER_KEY: Final = 1024
 
-CATEGORIES = ("kidnapping", "shootout", "extortion")
-"""The violence categories every classifier must at least produce."""
-
 
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:

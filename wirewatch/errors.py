@@ -7,7 +7,13 @@
 
 Anything else is a bug: the process crashes, and at-least-once delivery plus
 idempotent writes mean nothing is lost on restart. Each class says whether it
-is ``retriable`` (the habit taken from kafka-python's ``errors.py``).
+is ``retriable`` (the habit taken from kafka-python's ``errors.py``), and that
+flag is the retry decision: the batch loop (``wirewatch.kafka.BatchLoop``) holds
+and re-reads a batch whose handler raised a ``WirewatchError`` with
+``retriable`` true, and lets any other one propagate, exactly as it treats
+kafka-python's own ``KafkaError.retriable`` from ``poll()``. A stage error that
+is retriable subclasses :class:`RetriableError` rather than setting the flag by
+hand, so ``except RetriableError`` and the flag never disagree.
 """
 
 from __future__ import annotations

@@ -7,7 +7,8 @@ The loop is the one place that decides when an offset is committed:
 * The handler returns the records it could never process (as :class:`Failure`);
   everything else in the batch must be durably done (produced and acknowledged,
   or written in a committed transaction) when it returns.
-* A :class:`~wirewatch.errors.RetriableError` from the handler commits nothing:
+* A retriable error from the handler (a :class:`~wirewatch.errors.WirewatchError` whose
+  ``retriable`` is true: every :class:`~wirewatch.errors.RetriableError`) commits nothing:
   the consumer seeks back to the batch's first offsets and re-reads it after a
   backoff, so the batch is held, never dropped.
 * Any other exception is a bug and propagates: the process dies, and because
@@ -37,7 +38,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from wirewatch import topics
 from wirewatch.contract import DeadLetter, encode
-from wirewatch.errors import PoisonMessageError, RetriableError
+from wirewatch.errors import PoisonMessageError, RetriableError, WirewatchError
 from wirewatch.logging import record_ref
 from wirewatch.retry import Backoff
 from wirewatch.settings import KafkaSettings
@@ -93,9 +94,11 @@ def make_admin(kafka: KafkaSettings, **overrides: Any) -> KafkaAdminClient:
 
 
 def ensure_topics(
-    kafka: KafkaSettings, names: Iterable[str] = topics.ALL_TOPICS, partitions: int = 3
+    kafka: KafkaSettings, names: Iterable[str] = topics.ALL_TOPICS, partitions: int | None = None
 ) -> list[str]:
     """Create the topics that do not exist yet (idempotent); returns the names still missing.
+
+    Partitions: ``partitions`` if given, else ``kafka.topic_partitions``.
 
     Replicas: ``kafka.topic_replication_factor``, by default -1, which lets the
     broker apply its ``default.replication.factor`` (KIP-464, brokers >= 2.4):
@@ -118,6 +121,7 @@ def ensure_topics(
                 ", ".join(missing),
             )
             return missing
+        partitions = kafka.topic_partitions if partitions is None else partitions
         spec = {"num_partitions": partitions, "replication_factor": kafka.topic_replication_factor}
         try:
             admin.create_topics({n: dict(spec) for n in missing})
@@ -290,7 +294,9 @@ class BatchLoop:
             self._dead_letters.publish(failures)
             for failure in failures:
                 self._observer.record_failed(failure.error.reason)
-        except RetriableError as exc:
+        except WirewatchError as exc:
+            if not exc.retriable:  # the error's own flag decides, as kafka-python's do for poll()
+                raise
             delay = self._backoff.next_delay()
             log.warning("batch of %d held, retrying in %.1fs: %s", len(batch), delay, exc)
             self._observer.batch_retry(exc)

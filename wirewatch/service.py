@@ -32,7 +32,7 @@ from kafka.structs import TopicPartition
 from wirewatch.kafka import LoopObserver
 from wirewatch.lag import measure_lag
 from wirewatch.metrics import ServiceMetrics
-from wirewatch.settings import KafkaSettings, ServiceSettings
+from wirewatch.settings import ConsumerSettings, KafkaSettings, ServiceSettings
 
 log = logging.getLogger(__name__)
 
@@ -95,10 +95,10 @@ class AssignmentTracker(ConsumerRebalanceListener):
         self._member = False
         self.partitions: frozenset[TopicPartition] = frozenset()
 
-    def on_partitions_revoked(self, revoked: object) -> None:
+    def on_partitions_revoked(self, _revoked: object) -> None:
         self._member = False
 
-    def on_partitions_lost(self, lost: object) -> None:
+    def on_partitions_lost(self, _lost: object) -> None:
         self._member = False
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -191,42 +191,43 @@ class LagReporter:
 
 
 def run_consumer_service(
-    *,
     service: str,
     settings: ServiceSettings,
-    kafka: KafkaSettings,
-    group: str,
-    topic: str,
-    metrics: ServiceMetrics,
+    consumer: ConsumerSettings,
     handler: Callable[[list], list],  # type: ignore[type-arg]
-    batch_size: int,
-    poll_timeout_ms: int,
     stop: threading.Event,
+    *,
+    metrics: ServiceMetrics,
     idle_exit: float | None = None,
     readiness: dict[str, Callable[[], bool]] | None = None,
     producer: Any = None,
 ) -> int:
     """The consume -> handle -> commit service both consumer stages run, with metrics and health.
 
-    Owns the consumer, the lag reporter, the /metrics server and the orderly
-    shutdown; the stage brings its handler. Dead letters go through ``producer``
-    when the stage shares its own (the caller then closes it), else through one
-    made and closed here.
+    Owns the consumer (``consumer``: group, topic, batching; Kafka from
+    ``settings.kafka``, as client ``wirewatch-<service>``), the lag reporter, the
+    /metrics server and the orderly shutdown; the stage brings its handler. Dead
+    letters go through ``producer`` when the stage shares its own (the caller
+    then closes it), else through one made and closed here.
     """
     from wirewatch.kafka import BatchLoop, DeadLetterPublisher, make_consumer, make_producer
     from wirewatch.metrics import serve
 
+    kafka = settings.kafka.for_client(f"wirewatch-{service}")
+    group, topic = consumer.group, consumer.topic
     tracker = AssignmentTracker()
-    consumer = make_consumer(kafka, group, topic, listener=tracker, max_poll_records=batch_size)
+    kafka_consumer = make_consumer(
+        kafka, group, topic, listener=tracker, max_poll_records=consumer.batch_size
+    )
     own_producer = producer is None
     producer = make_producer(kafka) if own_producer else producer
     lag = LagReporter(kafka, group, topic, metrics, stop, settings.lag_report_seconds)
     loop = BatchLoop(
-        consumer,
+        kafka_consumer,
         handler,
         DeadLetterPublisher(producer, stage=service, topic=settings.dead_letter_topic),
-        max_records=batch_size,
-        poll_timeout_ms=poll_timeout_ms,
+        max_records=consumer.batch_size,
+        poll_timeout_ms=consumer.poll_timeout_ms,
         observer=MetricsObserver(metrics),
     )
     metrics.add_readiness_check("kafka", lag.broker_reachable)

@@ -10,13 +10,20 @@ environment or in logs.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.dataclasses import dataclass
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from wirewatch import topics
 from wirewatch.errors import ConfigError
 
 ENV_PREFIX = "WIREWATCH_"
@@ -24,21 +31,44 @@ ENV_PREFIX = "WIREWATCH_"
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    """Connection settings handed to every kafka-python client."""
+    """Connection and topic-creation settings handed to every kafka-python client.
+
+    Defined once: a service reads them as ``settings.kafka`` from ``WIREWATCH_KAFKA_*``
+    (``WIREWATCH_KAFKA_BOOTSTRAP`` -> ``bootstrap``), and each client names itself with
+    :meth:`for_client`.
+    """
 
     bootstrap: str = "127.0.0.1:9092"
-    security_protocol: str = "PLAINTEXT"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str | None = None
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = field(default=None, repr=False)
+    sasl_password: SecretStr | None = Field(default=None, repr=False)
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     client_id: str = "wirewatch"
-    topic_replication_factor: int = -1
+    topic_partitions: int = Field(default=3, ge=1)
+    """Partitions of the topics wirewatch creates."""
+    topic_replication_factor: int = Field(default=-1, ge=-1, le=32767)
     """Replicas of the topics wirewatch creates; -1: the broker's ``default.replication.factor``."""
     create_topics: bool = True
     """False when topics are managed outside wirewatch (Strimzi ``KafkaTopic``): never create any."""
+
+    @field_validator("topic_replication_factor")
+    @classmethod
+    def _replicas(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("must be -1 (the broker default) or at least 1")
+        return value
+
+    def for_client(self, client_id: str) -> KafkaSettings:
+        """The same settings for a client that names itself ``client_id`` (broker logs, quotas)."""
+        return dataclasses.replace(self, client_id=client_id)
+
+    def __call__(self, client_id: str = "wirewatch") -> KafkaSettings:
+        """``settings.kafka(client_id=...)``: the form ``ingest/command.py`` still uses; prefer
+        :meth:`for_client` (kept until that module moves, which another change owns)."""
+        return self.for_client(client_id)
 
     def client_config(self) -> dict[str, Any]:
         """Keyword arguments common to KafkaProducer, KafkaConsumer and KafkaAdminClient."""
@@ -55,32 +85,46 @@ class KafkaSettings:
             config["sasl_plain_username"] = self.sasl_username
             if self.sasl_password is not None:
                 config["sasl_plain_password"] = self.sasl_password.get_secret_value()
-        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
-            value = getattr(self, name)
-            if value:
-                config[name] = value
+        ssl_files = {
+            "ssl_cafile": self.ssl_cafile,
+            "ssl_certfile": self.ssl_certfile,
+            "ssl_keyfile": self.ssl_keyfile,
+        }
+        config.update({name: path for name, path in ssl_files.items() if path})
         return config
 
 
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """What a consumer service reads from Kafka: its group, its input topic and its batching.
+
+    Each consumer stage builds one from its own ``WIREWATCH_<STAGE>_*`` variables
+    (``consumer`` on its settings) and hands it whole to
+    :func:`wirewatch.service.run_consumer_service`.
+    """
+
+    group: str
+    topic: str
+    batch_size: int = Field(ge=1)
+    poll_timeout_ms: int = Field(ge=10)
+
+
 class ServiceSettings(BaseSettings):
-    """What every wirewatch service reads: Kafka, logging, metrics."""
+    """What every wirewatch service reads: Kafka (``WIREWATCH_KAFKA_*``), logging, metrics."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        frozen=True,
+        extra="ignore",
+        # WIREWATCH_KAFKA_SECURITY_PROTOCOL -> kafka.security_protocol: split once, after the
+        # model's name, so field names keep their underscores. Secrets files follow the same rule.
+        env_nested_delimiter="_",
+        env_nested_max_split=1,
+        secrets_nested_delimiter="_",
+    )
 
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: str | None = None
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: str | None = None
-    kafka_ssl_certfile: str | None = None
-    kafka_ssl_keyfile: str | None = None
-    kafka_topic_partitions: int = Field(default=3, ge=1)
-    kafka_topic_replication_factor: int = Field(default=-1, ge=-1, le=32767)
-    """Replicas of topics wirewatch creates; -1 (default): the broker's default.replication.factor."""
-    kafka_create_topics: bool = True
-    """Create missing topics at start; false when an operator manages them (Strimzi KafkaTopic)."""
-    dead_letter_topic: str = "news.dlq.v1"
+    kafka: KafkaSettings = KafkaSettings()
+    dead_letter_topic: str = topics.DEAD_LETTER
 
     log_level: str = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -91,27 +135,23 @@ class ServiceSettings(BaseSettings):
     stall_after_seconds: float = Field(default=600.0, ge=0)
     """/healthz fails when a consumer loop made no progress this long while its group has lag (0: off)."""
 
-    @field_validator("kafka_topic_replication_factor")
-    @classmethod
-    def _replicas(cls, value: int) -> int:
-        if value == 0:
-            raise ValueError("must be -1 (the broker default) or at least 1")
-        return value
+    @property
+    def kafka_topic_partitions(self) -> int:
+        """``kafka.topic_partitions`` under the name ``ingest/command.py`` still reads (see ``__call__``)."""
+        return self.kafka.topic_partitions
 
-    def kafka(self, client_id: str = "wirewatch") -> KafkaSettings:
-        return KafkaSettings(
-            bootstrap=self.kafka_bootstrap,
-            security_protocol=self.kafka_security_protocol,
-            sasl_mechanism=self.kafka_sasl_mechanism,
-            sasl_username=self.kafka_sasl_username,
-            sasl_password=self.kafka_sasl_password,
-            ssl_cafile=self.kafka_ssl_cafile,
-            ssl_certfile=self.kafka_ssl_certfile,
-            ssl_keyfile=self.kafka_ssl_keyfile,
-            client_id=client_id,
-            topic_replication_factor=self.kafka_topic_replication_factor,
-            create_topics=self.kafka_create_topics,
-        )
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secrets files named like the variables, nested ones included (wirewatch_kafka_sasl_password).
+        secrets = NestedSecretsSettingsSource(file_secret_settings)  # type: ignore[arg-type]
+        return init_settings, env_settings, dotenv_settings, secrets
 
 
 S = TypeVar("S", bound=ServiceSettings)
@@ -125,5 +165,10 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
             return cls(_secrets_dir=secrets_dir, **overrides)  # type: ignore[call-arg]
         return cls(**overrides)
     except ValidationError as exc:
-        problems = [f"{ENV_PREFIX}{str(err['loc'][0]).upper()}: {err['msg']}" for err in exc.errors()]
+        problems = [f"{_variable(err['loc'])}: {err['msg']}" for err in exc.errors()]
         raise ConfigError("invalid configuration: " + "; ".join(problems)) from exc
+
+
+def _variable(loc: tuple[int | str, ...]) -> str:
+    """The environment variable of a validation error's location (``("kafka", "bootstrap")``)."""
+    return ENV_PREFIX + "_".join(str(part) for part in loc if isinstance(part, str)).upper()

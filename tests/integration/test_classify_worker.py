@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from classify.command import ModelTagger, run_classifier
+from classify.command import run as run_classifier
 from classify.config import ClassifierSettings
 from classify.keywords import KeywordTagger
 from tests.support.factories import seen
@@ -27,7 +27,7 @@ def test_raw_articles_come_out_tagged_and_poison_is_dead_lettered(
 ) -> None:
     raw, out, dlq = new_topic("test.raw"), new_topic("test.tagged"), new_topic("test.dlq", 1)
     settings = ClassifierSettings(
-        kafka_bootstrap=kafka_settings.bootstrap,
+        kafka={"bootstrap": kafka_settings.bootstrap},
         classify_input_topic=raw,
         classify_output_topic=out,
         classify_group=new_group("classify"),
@@ -38,7 +38,7 @@ def test_raw_articles_come_out_tagged_and_poison_is_dead_lettered(
     service = threading.Thread(
         target=run_classifier,
         args=(settings, stop),
-        kwargs={"tagger": ModelTagger(KeywordTagger())},
+        kwargs={"tagger": KeywordTagger()},
         daemon=True,
     )
     service.start()

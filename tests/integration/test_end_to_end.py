@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from classify.command import run_classifier
+from classify.command import run as run_classifier
 from classify.config import ClassifierSettings
-from store.command import run_sink
+from store.command import run as run_sink
 from store.config import SinkSettings
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 from wirewatch.lag import measure_lag
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -91,7 +91,7 @@ def test_feed_to_database_row(
     assert poll.returncode == 0, poll.stderr
 
     stop = threading.Event()
-    common = {"kafka_bootstrap": kafka_settings.bootstrap, "dead_letter_topic": dlq}
+    common = {"kafka": {"bootstrap": kafka_settings.bootstrap}, "dead_letter_topic": dlq}
     classifier = ClassifierSettings(
         **common, classify_input_topic=raw, classify_output_topic=tagged, classify_group=classify_group
     )

@@ -216,7 +216,7 @@ def test_reader_role_reads_incidents(migrated_engine: Engine) -> None:
 def test_through_the_broker_out_of_order_with_duplicates(
     kafka_settings, new_topic, new_group, database_url, migrated_engine, monkeypatch
 ) -> None:  # type: ignore[no-untyped-def]
-    from store.command import run_sink
+    from store.command import run as run_sink
     from store.config import SinkSettings
     from tests.support.kafka import produce_raw
     from wirewatch.contract import encode

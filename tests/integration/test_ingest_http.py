@@ -311,7 +311,7 @@ def test_publishes_to_real_kafka_once(
     server.routes["/broken"] = lambda h: send(h, 500)
     settings = PollerSettings(
         state_dir=str(tmp_path / "state"),
-        kafka_bootstrap=kafka_settings.bootstrap,
+        kafka={"bootstrap": kafka_settings.bootstrap},
         poll_topic=topic,
         allow_private_addresses=True,
     )

@@ -10,41 +10,31 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from classify.worker import TagResult
+from classify.labels import TagInput
 from commands.reclassify import reclassify
 from store.reclassify import Selection
 from store.repository import save_batch
 from store.tables import classifications, events
 from tests.support.factories import T0, seen, tagged
-from wirewatch.contract import ArticleSeen
+from tests.support.taggers import FakeTagger
 
 pytestmark = pytest.mark.integration
 
 
-class KeywordModel:
+class KeywordModel(FakeTagger):
     """A 'new model' that tags by one word, so every expected change is known in advance."""
 
-    model_name = "test-model"
-
     def __init__(self, version: str, fail_after: int | None = None) -> None:
-        self.model_version = version
-        self.calls = 0
+        super().__init__(self._by_word, model_name="test-model", model_version=version)
         self._fail_after = fail_after
 
-    def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]:
-        self.calls += 1
-        if self._fail_after is not None and self.calls > self._fail_after:
+    @staticmethod
+    def _by_word(item: TagInput) -> dict[str, float]:
+        return {"kidnapping": 0.01, "shootout": 0.01, "extortion": 0.9 if "cuota" in item.text else 0.01}
+
+    def check(self, items: Sequence[TagInput]) -> None:
+        if self._fail_after is not None and len(self.calls) > self._fail_after:
             raise RuntimeError("killed")
-        out = []
-        for a in articles:
-            labels = ["extortion"] if "cuota" in a.text else []
-            out.append(
-                TagResult(
-                    labels=labels,
-                    scores={"kidnapping": 0.01, "shootout": 0.01, "extortion": 0.9 if labels else 0.01},
-                )
-            )
-        return out
 
 
 def _store_history(engine: Engine, n: int = 10) -> None:

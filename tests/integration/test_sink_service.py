@@ -15,12 +15,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.orm import Session
 
-from store.command import run_sink
+from store.command import run as run_sink
 from store.config import SinkSettings
 from store.repository import count_rows
-from tests.conftest import ROOT
 from tests.support.factories import seen, tagged
 from tests.support.kafka import produce_raw
+from tests.support.paths import ROOT
 from wirewatch.contract import encode
 
 pytestmark = pytest.mark.integration

@@ -2,63 +2,17 @@
 
 from __future__ import annotations
 
-from collections import namedtuple
-
 import pytest
 from kafka.structs import TopicPartition
 
-from wirewatch.errors import PoisonMessageError, RetriableError
+from tests.support.loop import FakeConsumer, FakeDeadLetters, Rec, records
+from wirewatch.errors import ConfigError, PoisonMessageError, RetriableError, WirewatchError
 from wirewatch.kafka import BatchLoop, Failure, LoopObserver
 from wirewatch.retry import Backoff
 
-Rec = namedtuple("Rec", "topic partition offset key value")
-
-
-class FakeConsumer:
-    """Serves records from a list, honours seek(), records commits."""
-
-    def __init__(self, records: list[Rec]) -> None:
-        self.records = records
-        self.position = {TopicPartition(r.topic, r.partition): 0 for r in records}
-        self.commits: list[dict] = []
-
-    def poll(self, timeout_ms: int, max_records: int) -> dict:
-        out: dict = {}
-        for tp, pos in self.position.items():
-            recs = [r for r in self.records if (r.topic, r.partition) == tuple(tp) and r.offset >= pos]
-            recs = recs[:max_records]
-            if recs:
-                out[tp] = recs
-                self.position[tp] = recs[-1].offset + 1
-        return out
-
-    def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.position[tp] = offset
-
-    def assignment(self) -> set:
-        return set(self.position)
-
-    def commit(self, offsets: dict) -> None:
-        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
-
-    def close(self) -> None:
-        pass
-
-
-class FakeDeadLetters:
-    def __init__(self) -> None:
-        self.published: list[Failure] = []
-
-    def publish(self, failures: list[Failure]) -> None:
-        self.published.extend(failures)
-
-
-def _records(n: int) -> list[Rec]:
-    return [Rec("t", 0, i, b"k%d" % i, b"v%d" % i) for i in range(n)]
-
 
 def test_commits_after_handler_with_next_offsets() -> None:
-    consumer, dead = FakeConsumer(_records(5)), FakeDeadLetters()
+    consumer, dead = FakeConsumer(records(5)), FakeDeadLetters()
     seen: list[int] = []
     loop = BatchLoop(consumer, lambda b: seen.extend(r.offset for r in b) or [], dead, max_records=10)  # type: ignore[arg-type, func-returns-value]
     assert loop.run_once() == 5
@@ -67,7 +21,7 @@ def test_commits_after_handler_with_next_offsets() -> None:
 
 
 def test_retriable_error_rewinds_and_commits_nothing_then_succeeds() -> None:
-    consumer, dead = FakeConsumer(_records(3)), FakeDeadLetters()
+    consumer, dead = FakeConsumer(records(3)), FakeDeadLetters()
     calls: list[list[int]] = []
 
     def handler(batch):  # type: ignore[no-untyped-def]
@@ -87,6 +41,40 @@ def test_retriable_error_rewinds_and_commits_nothing_then_succeeds() -> None:
     assert consumer.commits == [{TopicPartition("t", 0): 3}]
 
 
+def test_the_retriable_flag_decides_whether_a_batch_is_held() -> None:
+    """Issue 13, item 3: the loop reads ``WirewatchError.retriable`` instead of a class check."""
+
+    class FlaggedRetriable(WirewatchError):
+        retriable = True
+
+    consumer, dead = FakeConsumer(records(2)), FakeDeadLetters()
+    errors: list[Exception] = [FlaggedRetriable("outage")]
+
+    def handler(batch):  # type: ignore[no-untyped-def]
+        if errors:
+            raise errors.pop(0)
+        return []
+
+    loop = BatchLoop(consumer, handler, dead, backoff=Backoff(base=0.001, cap=0.001))  # type: ignore[arg-type]
+    assert loop.run_once() == 0  # held, not raised
+    assert consumer.commits == []
+    assert loop.run_once() == 2
+    assert consumer.commits == [{TopicPartition("t", 0): 2}]
+
+
+@pytest.mark.parametrize("error", [ConfigError("bad"), PoisonMessageError("schema", "raised, not returned")])
+def test_a_wirewatch_error_that_is_not_retriable_propagates(error: WirewatchError) -> None:
+    consumer = FakeConsumer(records(1))
+
+    def handler(batch):  # type: ignore[no-untyped-def]
+        raise error
+
+    loop = BatchLoop(consumer, handler, FakeDeadLetters())  # type: ignore[arg-type]
+    with pytest.raises(type(error)):
+        loop.run_once()
+    assert consumer.commits == []
+
+
 class FlakyConsumer(FakeConsumer):
     """poll() raises the given errors first, then serves records (a broker restart seen by the client)."""
 
@@ -103,7 +91,7 @@ class FlakyConsumer(FakeConsumer):
 def test_retriable_poll_error_waits_and_polls_again() -> None:
     from kafka.errors import KafkaConnectionError
 
-    consumer = FlakyConsumer(_records(2), [KafkaConnectionError("111 ECONNREFUSED")] * 2)
+    consumer = FlakyConsumer(records(2), [KafkaConnectionError("111 ECONNREFUSED")] * 2)
     retries: list[Exception] = []
 
     class Observer(LoopObserver):
@@ -122,14 +110,14 @@ def test_retriable_poll_error_waits_and_polls_again() -> None:
 def test_non_retriable_poll_error_is_raised() -> None:
     from kafka.errors import TopicAuthorizationFailedError
 
-    consumer = FlakyConsumer(_records(1), [TopicAuthorizationFailedError("not allowed")])
+    consumer = FlakyConsumer(records(1), [TopicAuthorizationFailedError("not allowed")])
     loop = BatchLoop(consumer, lambda b: [], FakeDeadLetters())  # type: ignore[arg-type]
     with pytest.raises(TopicAuthorizationFailedError):
         loop.run_once()
 
 
 def test_poison_goes_to_dead_letters_and_the_rest_is_committed() -> None:
-    consumer, dead = FakeConsumer(_records(4)), FakeDeadLetters()
+    consumer, dead = FakeConsumer(records(4)), FakeDeadLetters()
 
     def handler(batch):  # type: ignore[no-untyped-def]
         return [Failure(r, PoisonMessageError("schema", "bad")) for r in batch if r.offset == 2]
@@ -141,7 +129,7 @@ def test_poison_goes_to_dead_letters_and_the_rest_is_committed() -> None:
 
 
 def test_dead_letter_outage_holds_the_batch() -> None:
-    consumer = FakeConsumer(_records(2))
+    consumer = FakeConsumer(records(2))
 
     class DownDeadLetters(FakeDeadLetters):
         def publish(self, failures):  # type: ignore[no-untyped-def]

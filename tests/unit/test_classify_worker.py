@@ -11,32 +11,30 @@ from collections.abc import Sequence
 
 import pytest
 
-from classify.worker import TaggingHandler, TagResult
+from classify.labels import TagInput
+from classify.worker import TaggingHandler
 from tests.support.factories import seen
+from tests.support.loop import FakeConsumer, FakeDeadLetters
 from tests.support.producer import RecordingProducer
-from tests.unit.test_batch_loop import FakeConsumer, FakeDeadLetters
+from tests.support.taggers import FakeTagger
 from wirewatch.contract import ArticleSeen, EventLocation, decode_tagged, encode
 from wirewatch.kafka import BatchLoop
 
 Rec = namedtuple("Rec", "topic partition offset key value")
 
 
-class PickyTagger:
+class PickyTagger(FakeTagger):
     """Raises for any call that includes an article whose title contains 'boom'."""
 
-    model_name, model_version = "picky", "1"
-
     def __init__(self, broken: bool = False) -> None:
+        super().__init__({"kidnapping": 0.1}, model_name="picky")
         self.broken = broken
-        self.calls: list[int] = []
 
-    def tag(self, articles: Sequence[ArticleSeen]) -> list[TagResult]:
-        self.calls.append(len(articles))
+    def check(self, items: Sequence[TagInput]) -> None:
         if self.broken:
             raise RuntimeError("model file vanished")
-        if any("boom" in a.title for a in articles):
+        if any("boom" in item.title for item in items):
             raise ValueError("tokenizer cannot handle this article")
-        return [TagResult(labels=[], scores={"kidnapping": 0.1}) for _ in articles]
 
 
 def _records(*titles: str) -> list[Rec]:

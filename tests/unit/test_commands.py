@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 from kafka.errors import CoordinatorNotAvailableError, TopicAuthorizationFailedError
 
-from commands import cli, demo
+from commands import cli, demo, lag
 from wirewatch.errors import EX_TEMPFAIL
 
 
@@ -64,7 +64,7 @@ def test_lag_command_says_try_again_while_the_broker_starts(
 
     monkeypatch.setattr(wirewatch.lag, "measure_lag", not_ready)
     args = argparse.Namespace(json=False, max_lag=None, max_age=None)
-    assert cli.run_lag(args) == EX_TEMPFAIL
+    assert lag.run(args) == EX_TEMPFAIL
     assert "not ready" in capsys.readouterr().err
 
 
@@ -91,7 +91,7 @@ def test_configured_groups_follow_the_settings_objects_the_demo_runs_with() -> N
     from classify.config import ClassifierSettings
     from store.config import SinkSettings
 
-    groups = cli.configured_groups(
+    groups = lag.configured_groups(
         ClassifierSettings(classify_group="g1", classify_input_topic="raw"),
         SinkSettings(store_group="g1", store_topic="tagged"),
     )

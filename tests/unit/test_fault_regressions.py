@@ -11,16 +11,16 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from classify.command import load_tagger
 from classify.config import ClassifierSettings
-from classify.worker import TaggingHandler, TagResult
+from classify.worker import TaggingHandler, tag_input
 from ingest.feeds import FeedDeclaration
 from ingest.normalize import normalize_entry
 from ingest.parse import RawEntry
 from tests.support.factories import seen
 from tests.support.producer import RecordingProducer
+from tests.support.taggers import FakeTagger
 from wirewatch.contract import DeadLetter, decode_seen, decode_tagged, encode
 from wirewatch.errors import PoisonMessageError
 
@@ -31,8 +31,8 @@ NOW = datetime(2024, 8, 28, 14, 0, tzinfo=UTC)
 def test_keyword_tagger_switch_is_honoured() -> None:
     tagger = load_tagger(ClassifierSettings(tagger="keywords"))
     assert tagger.model_name == "keyword-baseline"
-    result = tagger.tag([seen("a", title="Gunmen kidnapped a trader", text="No more.")])
-    assert result[0].labels == ["kidnapping"]
+    result = tagger.predict([tag_input(seen("a", title="Gunmen kidnapped a trader", text="No more."))])
+    assert list(result[0].labels) == ["kidnapping"]
 
 
 def test_a_gigantic_entry_still_fits_in_one_kafka_message() -> None:
@@ -48,19 +48,9 @@ def test_a_gigantic_entry_still_fits_in_one_kafka_message() -> None:
     assert decode_seen(data).text.startswith("\U0001d535" * 1000)
 
 
-class _EverywhereTagger:
-    model_name, model_version = "m", "1"
-
-    def tag(self, articles: Any) -> list[TagResult]:
-        # Evidence is "the sentence": a text without sentence breaks makes it the whole text.
-        return [
-            TagResult(
-                labels=["kidnapping", "shootout", "extortion"],
-                scores={"kidnapping": 1.0, "shootout": 1.0, "extortion": 1.0},
-                evidence={k: a.text for k in ("kidnapping", "shootout", "extortion")},
-            )
-            for a in articles
-        ]
+def _everywhere_tagger() -> FakeTagger:
+    # Evidence is "the sentence": a text without sentence breaks makes it the whole text.
+    return FakeTagger({"kidnapping": 1.0, "shootout": 1.0, "extortion": 1.0}, evidence=True, model_name="m")
 
 
 def test_tagged_message_of_the_largest_article_fits_in_one_kafka_message() -> None:
@@ -76,7 +66,7 @@ def test_tagged_message_of_the_largest_article_fits_in_one_kafka_message() -> No
         topic, partition, offset, key, value = "raw", 0, 0, b"k", encode(article)
 
     producer = RecordingProducer()
-    failures = TaggingHandler(_EverywhereTagger(), producer, "tagged")([Record()])  # type: ignore[arg-type, list-item]
+    failures = TaggingHandler(_everywhere_tagger(), producer, "tagged")([Record()])  # type: ignore[arg-type, list-item]
     assert failures == []
     assert len(producer.sent[0]) < KAFKA_MAX_MESSAGE
     assert len(decode_tagged(producer.sent[0]).evidence["kidnapping"]) <= 1000

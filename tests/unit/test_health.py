@@ -13,8 +13,7 @@ import urllib.request
 
 from kafka.structs import TopicPartition
 
-from tests.unit.test_batch_loop import FakeConsumer, FakeDeadLetters, _records
-from tests.unit.test_retry import SimulatedTime
+from tests.support.loop import FakeConsumer, FakeDeadLetters, SimulatedTime, records
 from wirewatch.errors import RetriableError
 from wirewatch.kafka import BatchLoop
 from wirewatch.metrics import ServiceMetrics, serve
@@ -35,7 +34,7 @@ def test_a_loop_retrying_one_batch_for_too_long_is_unhealthy_then_recovers() -> 
             raise RetriableError("database unavailable")
         return []
 
-    loop = _loop(FakeConsumer(_records(4)), handler, clock)
+    loop = _loop(FakeConsumer(records(4)), handler, clock)
     alive = ProgressCheck(lambda: loop.last_progress, lambda: 4, STALL_AFTER, clock=lambda: clock.now)
     verdicts = []
     while clock.now < 2 * STALL_AFTER:

@@ -15,7 +15,7 @@ import pytest
 
 from commands.incidents import link_rows, model_outputs
 from store.incidents.evaluate import pair_scores
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 pytestmark = [pytest.mark.shared_data, pytest.mark.slow]
 

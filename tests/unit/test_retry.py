@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tests.unit.test_batch_loop import FakeConsumer, FakeDeadLetters, _records
+from tests.support.loop import FakeConsumer, FakeDeadLetters, SimulatedTime, records
 from wirewatch.errors import RetriableError
 from wirewatch.kafka import BatchLoop
 from wirewatch.retry import Backoff
@@ -36,24 +36,8 @@ def test_nonsense_parameters_are_refused(base: float, cap: float) -> None:
         Backoff(base=base, cap=cap)
 
 
-class SimulatedTime:
-    """A stop event whose wait() advances a fake clock instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.waits: list[float] = []
-
-    def is_set(self) -> bool:
-        return False
-
-    def wait(self, seconds: float) -> bool:
-        self.waits.append(seconds)
-        self.now += seconds
-        return False
-
-
 def test_the_batch_loop_survives_a_day_long_database_outage() -> None:
-    consumer = FakeConsumer(_records(3))
+    consumer = FakeConsumer(records(3))
     outage_ends_at = 24 * 3600.0
     clock = SimulatedTime()
 

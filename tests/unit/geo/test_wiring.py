@@ -8,22 +8,16 @@ from typing import Any
 import pytest
 
 from classify.geo.locator import ArticleLocator
-from classify.worker import TaggingHandler, TagResult
+from classify.worker import TaggingHandler
 from ingest.feeds import FeedDeclaration, FeedsFileError, parse_feeds_yaml, parse_opml
 from ingest.normalize import normalize_entry
 from ingest.parse import RawEntry
 from tests.support.factories import seen
 from tests.support.producer import RecordingProducer
+from tests.support.taggers import FakeTagger
 from wirewatch.contract import decode_tagged, encode
 
 NOW = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-
-
-class _NoTags:
-    model_name, model_version = "m", "1"
-
-    def tag(self, articles: Any) -> list[TagResult]:
-        return [TagResult(labels=[], scores={"kidnapping": 0.0}) for _ in articles]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +32,12 @@ def _through_worker(locator: ArticleLocator, **fields: Any) -> Any:
         topic, partition, offset, key, value = "raw", 0, 0, b"k", encode(seen("geo-w", **fields))
 
     producer = RecordingProducer()
-    assert TaggingHandler(_NoTags(), producer, "tagged", locator=locator)([Record()]) == []  # type: ignore[arg-type, list-item]
+    assert (
+        TaggingHandler(FakeTagger({"kidnapping": 0.0}, model_name="m"), producer, "tagged", locator=locator)(
+            [Record()]
+        )
+        == []
+    )  # type: ignore[arg-type, list-item]
     return decode_tagged(producer.sent[0]).location
 
 
@@ -64,7 +63,7 @@ def test_worker_without_locator_leaves_location_absent() -> None:
         topic, partition, offset, key, value = "raw", 0, 0, b"k", encode(seen("geo-n"))
 
     producer = RecordingProducer()
-    TaggingHandler(_NoTags(), producer, "tagged")([Record()])  # type: ignore[arg-type, list-item]
+    TaggingHandler(FakeTagger({"kidnapping": 0.0}, model_name="m"), producer, "tagged")([Record()])  # type: ignore[arg-type, list-item]
     assert decode_tagged(producer.sent[0]).location is None
 
 

@@ -1,0 +1,75 @@
+"""Stand-ins for the batch loop's collaborators in unit tests: a consumer, dead letters, a clock.
+
+``FakeConsumer`` serves records from a list and honours ``seek``; ``FakeDeadLetters``
+keeps what was published; ``SimulatedTime`` is a stop event whose ``wait`` advances a
+fake clock instead of sleeping.
+"""
+
+from __future__ import annotations
+
+from collections import namedtuple
+
+from kafka.structs import TopicPartition
+
+from wirewatch.kafka import Failure
+
+Rec = namedtuple("Rec", "topic partition offset key value")
+
+
+class FakeConsumer:
+    """Serves records from a list, honours seek(), records commits."""
+
+    def __init__(self, records: list[Rec]) -> None:
+        self.records = records
+        self.position = {TopicPartition(r.topic, r.partition): 0 for r in records}
+        self.commits: list[dict] = []
+
+    def poll(self, timeout_ms: int, max_records: int) -> dict:
+        out: dict = {}
+        for tp, pos in self.position.items():
+            recs = [r for r in self.records if (r.topic, r.partition) == tuple(tp) and r.offset >= pos]
+            recs = recs[:max_records]
+            if recs:
+                out[tp] = recs
+                self.position[tp] = recs[-1].offset + 1
+        return out
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.position[tp] = offset
+
+    def assignment(self) -> set:
+        return set(self.position)
+
+    def commit(self, offsets: dict) -> None:
+        self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
+
+    def close(self) -> None:
+        pass
+
+
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.published: list[Failure] = []
+
+    def publish(self, failures: list[Failure]) -> None:
+        self.published.extend(failures)
+
+
+def records(n: int) -> list[Rec]:
+    return [Rec("t", 0, i, b"k%d" % i, b"v%d" % i) for i in range(n)]
+
+
+class SimulatedTime:
+    """A stop event whose wait() advances a fake clock instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.waits: list[float] = []
+
+    def is_set(self) -> bool:
+        return False
+
+    def wait(self, seconds: float) -> bool:
+        self.waits.append(seconds)
+        self.now += seconds
+        return False
