@@ -101,10 +101,13 @@ def run_poller(urls: list[str], results: multiprocessing.Queue) -> None:  # type
     import asyncio
     import logging
 
+    from ingest.config import PollerSettings
     from ingest.feeds import FeedDeclaration
-    from ingest.fetch import FetchConfig, Fetcher
-    from ingest.poller import Poller, PollerConfig
+    from ingest.fetch import Fetcher
+    from ingest.health import FeedHealth
+    from ingest.poller import Poller
     from ingest.state import PollerState
+    from wirewatch.metrics import ServiceMetrics
 
     logging.basicConfig(level=logging.WARNING)
     published = 0
@@ -117,13 +120,15 @@ def run_poller(urls: list[str], results: multiprocessing.Queue) -> None:  # type
         def close(self) -> None: ...
 
     feeds = [FeedDeclaration(name=f"feed-{n}", url=url) for n, url in enumerate(urls)]
+    settings = PollerSettings(allow_private_addresses=True)  # the bench serves its feeds on 127.0.0.1
     with tempfile.TemporaryDirectory() as state_dir:
         poller = Poller(
             feeds,
             PollerState(Path(state_dir)),
             NullPublisher(),
-            Fetcher(FetchConfig(allow_private_addresses=True)),  # the bench serves its feeds on 127.0.0.1
-            config=PollerConfig(),
+            Fetcher(settings),
+            settings=settings,
+            health=FeedHealth(ServiceMetrics("poll")),
         )
         baseline = peak_rss_mb()
 

@@ -2,9 +2,8 @@
 
 Builds the settings, the feeds list, the state, the fetcher and the publisher
 (Kafka, or JSON lines on stdout with ``--dry-run``), then runs one cycle or
-runs until SIGTERM. This is the only module of ``ingest`` that prints, and
-the only place that connects to Kafka (lazily, through
-:class:`KafkaPublisher`).
+runs until SIGTERM. This is the only module of ``ingest`` that prints; it
+connects to nothing itself (Kafka is :mod:`ingest.publisher`'s, lazily).
 
 Exit codes: 0 when the poller ran (broken feeds are reported, not fatal);
 75 (EX_TEMPFAIL) when ``--once`` gave up on an unreachable Kafka (nothing was
@@ -17,125 +16,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import socket
 import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
-
-from kafka.errors import KafkaError
+from typing import TextIO
 
 from ingest.config import PollerSettings
 from ingest.feeds import FeedDeclaration, load_feeds
-from ingest.fetch import FetchConfig, Fetcher
+from ingest.fetch import Fetcher
 from ingest.health import FeedHealth
-from ingest.poller import CycleReport, Poller, PollerConfig, Publisher, PublishGaveUpError
+from ingest.poller import CycleReport, Poller, Publisher, PublishGaveUpError
+from ingest.publisher import JsonLinesPublisher, KafkaPublisher
 from ingest.redaction import install_log_redaction
 from ingest.state import PollerState
-from wirewatch.contract import ArticleSeen, encode
-from wirewatch.errors import EX_TEMPFAIL, RetriableError
-from wirewatch.kafka import ensure_topics, make_producer, produce_all
+from wirewatch.errors import EX_TEMPFAIL
 from wirewatch.logging import setup_logging
 from wirewatch.metrics import ServiceMetrics, serve
 from wirewatch.service import stop_on_signals
-from wirewatch.settings import KafkaSettings, load_settings
+from wirewatch.settings import load_settings
 
 log = logging.getLogger(__name__)
-
-
-class JsonLinesPublisher:
-    """``--dry-run``: one contract JSON object per line on a text stream."""
-
-    def __init__(self, stream: TextIO | None = None) -> None:
-        self._stream = stream or sys.stdout
-
-    def publish(self, articles: Sequence[ArticleSeen]) -> None:
-        for article in articles:
-            self._stream.write(encode(article).decode("utf-8") + "\n")
-        self._stream.flush()
-
-    def close(self) -> None:
-        self._stream.flush()
-
-
-class KafkaPublisher:
-    """The real :class:`~ingest.poller.Publisher`: idempotent producer, acks=all, keyed by article_id.
-
-    Connects on first use (creating the topic if needed), so a broker that is
-    down at start-up is a retriable publish failure, not a crash.
-    """
-
-    def __init__(
-        self, kafka: KafkaSettings, topic: str, partitions: int = 3, **producer_overrides: Any
-    ) -> None:
-        self._kafka = kafka
-        self.topic = topic
-        self._partitions = partitions
-        self._overrides = producer_overrides
-        self._producer: Any = None
-        self.last_error: str | None = None
-        """Why the latest publish failed; None once one succeeds (readiness)."""
-
-    def publish(self, articles: Sequence[ArticleSeen]) -> None:
-        try:
-            self._publish(articles)
-        except Exception as exc:
-            self.last_error = repr(exc)
-            raise
-        self.last_error = None
-
-    def ready(self) -> bool:
-        """Readiness: the latest publish went through and a broker accepts connections now."""
-        if self.last_error is not None:
-            return False
-        try:
-            _require_reachable(self._kafka, timeout=1.0)
-        except RetriableError:
-            return False
-        return True
-
-    def _publish(self, articles: Sequence[ArticleSeen]) -> None:
-        if self._producer is None:
-            _require_reachable(self._kafka)
-            try:
-                producer = make_producer(self._kafka, **self._overrides)
-                try:
-                    ensure_topics(self._kafka, [self.topic], self._partitions)
-                except BaseException:
-                    producer.close(timeout=1)
-                    raise
-                self._producer = producer
-            except KafkaError as exc:
-                raise RetriableError(f"Kafka at {self._kafka.bootstrap} unavailable: {exc!r}") from exc
-        produce_all(
-            self._producer,
-            self.topic,
-            [(a.article_id, encode(a)) for a in articles],
-            headers=[[("revision", str(a.revision).encode())] for a in articles],
-        )
-        log.debug("published %d articles to %s", len(articles), self.topic)
-
-    def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=10)
-            self._producer = None
-
-
-def _require_reachable(kafka: KafkaSettings, timeout: float = 3.0) -> None:
-    """Fail fast (RetriableError) while no bootstrap server accepts a TCP connection.
-
-    Cheaper than letting KafkaProducer time out its bootstrap, and it avoids the
-    sockets a producer whose bootstrap failed leaves behind.
-    """
-    for server in kafka.client_config()["bootstrap_servers"]:
-        host, _, port = server.rpartition(":")
-        try:
-            with socket.create_connection((host.strip("[]") or "127.0.0.1", int(port)), timeout=timeout):
-                return
-        except (OSError, ValueError):
-            continue
-    raise RetriableError(f"no Kafka broker answers at {kafka.bootstrap}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +79,10 @@ def poll_once(
     feeds: Sequence[FeedDeclaration] | None = None,
 ) -> CycleReport | None:
     """Every feed once (the ``--once`` path). None when Kafka stayed unreachable."""
-    poller = build_poller(settings, dry_run=dry_run, out=out, publisher=publisher, feeds=feeds, once=True)
+    metrics = ServiceMetrics("poll")  # not served: --once reports through its log lines
+    poller = build_poller(
+        settings, dry_run=dry_run, out=out, publisher=publisher, feeds=feeds, metrics=metrics, once=True
+    )
     try:
         report = asyncio.run(_once(poller))
     except PublishGaveUpError as exc:
@@ -223,7 +127,7 @@ def build_poller(
     out: TextIO | None = None,
     publisher: Publisher | None = None,
     feeds: Sequence[FeedDeclaration] | None = None,
-    metrics: ServiceMetrics | None = None,
+    metrics: ServiceMetrics,
     once: bool = False,
 ) -> Poller:
     feeds = list(feeds) if feeds is not None else load_feeds(settings.feeds_path())
@@ -238,29 +142,17 @@ def build_poller(
                 settings.kafka_topic_partitions,
             )
         )
-    fetcher = Fetcher(
-        FetchConfig(
-            concurrency=settings.fetch_concurrency,
-            per_host=settings.fetch_per_host,
-            connect_timeout=settings.fetch_connect_timeout,
-            read_timeout=settings.fetch_read_timeout,
-            total_timeout=settings.fetch_total_timeout,
-            max_bytes=settings.fetch_max_bytes,
-            max_redirects=settings.fetch_max_redirects,
-            user_agent=settings.user_agent,
-            allow_private_addresses=settings.allow_private_addresses,
-        )
-    )
-    config = PollerConfig(
-        default_interval=settings.poll_interval,
-        jitter=settings.poll_jitter,
-        backoff_cap=settings.poll_backoff_cap,
-        give_up_after=settings.publish_give_up_after if once else None,
-        full_text_timeout=settings.full_text_timeout,
-        forget_after=settings.poll_forget_after or None,
-    )
     health = FeedHealth(metrics, silent_after=settings.poll_silent_after)
-    return Poller(feeds, state, publisher, fetcher, config=config, health=health)
+    give_up_after = settings.publish_give_up_after if once else None
+    return Poller(
+        feeds,
+        state,
+        publisher,
+        Fetcher(settings),
+        settings=settings,
+        health=health,
+        give_up_after=give_up_after,
+    )
 
 
 async def _once(poller: Poller) -> CycleReport:

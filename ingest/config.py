@@ -1,6 +1,9 @@
 """Settings of the feed poller (``WIREWATCH_*`` environment variables).
 
-Built once in :func:`ingest.command.run` and passed down; nothing reads the
+Built once in :func:`ingest.command.run` and passed down whole: the
+:class:`~ingest.fetch.Fetcher` reads the ``fetch_*`` fields, ``user_agent`` and
+``allow_private_addresses``, the :class:`~ingest.poller.Poller` the ``poll_*``
+ones; no other module restates a field or its default. Nothing reads the
 environment at import time. Every field maps to ``WIREWATCH_<FIELD NAME>``,
 e.g. ``fetch_concurrency`` -> ``WIREWATCH_FETCH_CONCURRENCY``.
 """
@@ -37,6 +40,8 @@ class PollerSettings(ServiceSettings):
     poll_forget_after: float = Field(default=90 * 86400.0, ge=0)
     """Seconds after which an article no feed lists any more is dropped from the seen state (0: never).
     Bounds the state file; an entry that reappears later is published again as new."""
+    poll_forget_every: float = Field(default=3600.0, ge=0)
+    """Seconds between two sweeps of the seen state for ``poll_forget_after``."""
     publish_give_up_after: float = Field(default=300.0, gt=0)
     """With ``--once``: how long to retry an unreachable Kafka before exiting 75 (nothing is marked seen)."""
 
@@ -53,6 +58,7 @@ class PollerSettings(ServiceSettings):
     """Largest feed body accepted, after decompression."""
     fetch_max_redirects: int = Field(default=5, ge=0, le=20)
     user_agent: str = DEFAULT_USER_AGENT
+    """Sent with every request (feeds and article pages); the only default of it."""
     allow_private_addresses: bool = False
     """Allow feeds, redirects and article pages on loopback/private/link-local addresses. Off by
     default: names are resolved once, every answer must be public and the connection goes to the

@@ -21,16 +21,10 @@ checked address. IP-literal hosts are checked before each hop is requested.
 URLs in error messages are redacted (:mod:`ingest.redaction`).
 
 Errors are mapped at this boundary, by exception type and status code, onto
-:class:`FetchError` and its subclasses::
-
-    FetchError (kind=..., retriable=..., retry_after=...)
-    ├── FeedGoneError        410 Gone: stop polling until the declaration changes
-    ├── RateLimitedError     429, or 503 with Retry-After: wait at least retry_after
-    └── BlockedAddressError  private/loopback target while allow_private_addresses is off
-
-``retriable`` tells the poller whether backing off and trying again can help
-(timeouts, 5xx, connection errors) or whether only a human can (404, 403,
-oversized, not HTTP).
+:class:`FetchError` and its subclasses (the hierarchy is drawn in :mod:`ingest.errors`).
+``retriable`` is set at each raise site: true when backing off and trying again can
+help (timeouts, 5xx, connection errors), false when only a person can (404, 403,
+oversized, not HTTP); the poller's backoff reads it.
 """
 
 from __future__ import annotations
@@ -46,9 +40,10 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from ingest.config import PollerSettings
+from ingest.errors import IngestError
 from ingest.guard import AddressRefusedError, ResolutionError, Resolver, check_literal, guarded_transport
 from ingest.redaction import redact_text, redact_url
-from wirewatch.errors import WirewatchError
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +60,8 @@ _CHUNK = 64 * 1024
 MAX_RETRY_AFTER = 86400.0
 
 
-class FetchError(WirewatchError):
-    """A fetch that produced no document. ``kind`` is a short tag used in logs and metrics."""
+class FetchError(IngestError):
+    """A fetch that produced no document; ``status`` is the HTTP status when there was one."""
 
     def __init__(
         self,
@@ -77,12 +72,8 @@ class FetchError(WirewatchError):
         status: int | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(f"{kind}: {detail}")
-        self.kind = kind
-        self.detail = detail
-        self.retriable = retriable
+        super().__init__(detail, kind=kind, retriable=retriable, retry_after=retry_after)
         self.status = status
-        self.retry_after = retry_after
 
 
 class FeedGoneError(FetchError):
@@ -95,19 +86,6 @@ class RateLimitedError(FetchError):
 
 class BlockedAddressError(FetchError):
     """The URL (or a redirect hop) points at a private address and those are not allowed."""
-
-
-@dataclass(frozen=True)
-class FetchConfig:
-    concurrency: int = 32
-    per_host: int = 2
-    connect_timeout: float = 10.0
-    read_timeout: float = 20.0
-    total_timeout: float = 60.0
-    max_bytes: int = 10 * 1024 * 1024
-    max_redirects: int = 5
-    user_agent: str = "wirewatch"
-    allow_private_addresses: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,7 +109,8 @@ class FetchResult:
 
 
 class Fetcher:
-    """Fetches feed URLs under the configured caps. One per poller; close with :meth:`aclose`.
+    """Fetches feed URLs under the caps of ``settings`` (its ``fetch_*`` fields, ``user_agent`` and
+    ``allow_private_addresses``). One per poller; close with :meth:`aclose`.
 
     ``transport`` is the test seam (``httpx.MockTransport``; with one, only IP-literal hosts are
     checked), ``resolver`` the DNS seam of the address guard; the client is built lazily on first
@@ -140,11 +119,11 @@ class Fetcher:
 
     def __init__(
         self,
-        config: FetchConfig,
+        settings: PollerSettings,
         transport: httpx.AsyncBaseTransport | None = None,
         resolver: Resolver | None = None,
     ) -> None:
-        self.config = config
+        self.settings = settings
         self._transport = transport
         self._resolver = resolver
         self._client: httpx.AsyncClient | None = None
@@ -153,8 +132,10 @@ class Fetcher:
 
     def _ensure_client(self) -> httpx.AsyncClient:
         if self._client is None:
-            c = self.config
-            limits = httpx.Limits(max_connections=c.concurrency, max_keepalive_connections=c.concurrency)
+            c = self.settings
+            limits = httpx.Limits(
+                max_connections=c.fetch_concurrency, max_keepalive_connections=c.fetch_concurrency
+            )
             transport = self._transport
             if transport is None and not c.allow_private_addresses:
                 transport = guarded_transport(limits, self._resolver)
@@ -162,14 +143,17 @@ class Fetcher:
                 transport=transport,
                 follow_redirects=False,
                 timeout=httpx.Timeout(
-                    connect=c.connect_timeout, read=c.read_timeout, write=c.read_timeout, pool=c.total_timeout
+                    connect=c.fetch_connect_timeout,
+                    read=c.fetch_read_timeout,
+                    write=c.fetch_read_timeout,
+                    pool=c.fetch_total_timeout,
                 ),
                 limits=limits,
                 headers={"User-Agent": c.user_agent, "Accept": ACCEPT, "Accept-Encoding": ACCEPT_ENCODING},
                 # a proxy would resolve names itself, out of the guard's reach
                 trust_env=c.allow_private_addresses,
             )
-            self._global = asyncio.Semaphore(c.concurrency)
+            self._global = asyncio.Semaphore(c.fetch_concurrency)
             self._hosts = {}  # semaphores belong to one event loop, like the client
         return self._client
 
@@ -196,20 +180,24 @@ class Fetcher:
         client = self._ensure_client()
         assert self._global is not None
         host = (urlsplit(url).hostname or "").lower()
-        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.config.per_host))
+        per_host = self._hosts.setdefault(host, asyncio.Semaphore(self.settings.fetch_per_host))
         validators = {}
         if etag:
             validators["If-None-Match"] = etag
         if last_modified:
             validators["If-Modified-Since"] = last_modified
-        deadline = total_timeout or self.config.total_timeout
+        deadline = total_timeout or self.settings.fetch_total_timeout
         shown = redact_url(url)
         async with per_host, self._global:
             started = time.monotonic()
             try:
                 async with asyncio.timeout(deadline):
                     result = await self._follow(
-                        client, url, dict(headers or {}), validators, max_bytes or self.config.max_bytes
+                        client,
+                        url,
+                        dict(headers or {}),
+                        validators,
+                        max_bytes or self.settings.fetch_max_bytes,
                     )
             except TimeoutError as exc:
                 raise FetchError(
@@ -243,8 +231,8 @@ class Fetcher:
         permanent_url: str | None = None
         all_permanent = True
         current = url
-        for _hop in range(self.config.max_redirects + 1):
-            if not self.config.allow_private_addresses:
+        for _hop in range(self.settings.fetch_max_redirects + 1):
+            if not self.settings.allow_private_addresses:
                 check_literal(urlsplit(current).hostname or "")
             headers = {**own_headers, **validators} if same_origin(url, current) else dict(validators)
             async with client.stream("GET", current, headers=headers) as response:
@@ -278,7 +266,7 @@ class Fetcher:
                 )
         raise FetchError(
             "too_many_redirects",
-            f"more than {self.config.max_redirects} from {redact_url(url)}",
+            f"more than {self.settings.fetch_max_redirects} from {redact_url(url)}",
             retriable=False,
         )
 

@@ -1,8 +1,9 @@
 """Optional full text: fetch the article page and extract its main text (``full_text: true``).
 
-Many wire feeds carry only a lead. For feeds that opt in, articles the poller
-is about to publish (new ones, and edits: a revision must not fall back to
-the lead) get their ``text`` from the page, cut to the same
+Many wire feeds carry only a lead. For feeds that opt in, the articles the
+poller's publishing side has decided to publish (new ones, and edits: a
+revision must not fall back to the lead) get their ``text`` from the page.
+This module never decides what is new: it fills in what it is handed, cut to the same
 ``MAX_TEXT_CHARS`` as feed text (so the message always fits), extracted with
 trafilatura (an optional dependency, imported lazily: without it the switch
 logs one warning and the feed's own text is kept). The page goes through the
@@ -18,10 +19,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from ingest.fetch import Fetcher, FetchError
+from ingest.errors import IngestError
+from ingest.fetch import Fetcher
 from ingest.normalize import MAX_TEXT_CHARS, strip_controls
 from ingest.redaction import redact_url
 from wirewatch.contract import ArticleSeen
@@ -40,13 +42,13 @@ def _extractor() -> Any:
 
 
 async def fill_full_text(
-    fetcher: Fetcher, articles: Sequence[ArticleSeen], wanted: Collection[str], timeout: float
+    fetcher: Fetcher, articles: Sequence[ArticleSeen], timeout: float
 ) -> tuple[ArticleSeen, ...]:
-    """``articles`` with the page text of those whose id is in ``wanted`` (the rest unchanged)."""
+    """``articles`` with their page's text where it could be fetched and extracted (else unchanged)."""
     extractor = _extractor()
     if extractor is None:
         return tuple(articles)
-    todo = [a for a in articles if a.url and a.article_id in wanted]
+    todo = [a for a in articles if a.url]
     texts = await asyncio.gather(*(_page_text(fetcher, extractor, a.url or "", timeout) for a in todo))
     by_id = {a.article_id: t for a, t in zip(todo, texts, strict=True) if t}
     return tuple(
@@ -57,7 +59,7 @@ async def fill_full_text(
 async def _page_text(fetcher: Fetcher, extractor: Any, url: str, timeout: float) -> str | None:
     try:
         page = await fetcher.fetch(url, total_timeout=timeout)
-    except FetchError as exc:
+    except IngestError as exc:
         log.info("full text of %s not fetched: %s", redact_url(url), exc)
         return None
     html = page.body.decode("utf-8", "replace")

@@ -1,8 +1,11 @@
 """Per-feed health: the Prometheus series and the log lines an operator watches.
 
 Owns the poller's own metrics, registered on the service's
-:class:`~wirewatch.metrics.ServiceMetrics` registry, and the "feed went
-silent" signal. It only observes: it never changes a feed's schedule or state.
+:class:`~wirewatch.metrics.ServiceMetrics` registry (passed in: this module
+never makes a registry of its own, so what it records is what ``/metrics``
+serves), and the "feed went silent" signal. It only observes: it never
+changes a feed's schedule or state. The poller records through its methods
+and never reaches into the registry itself.
 
 Series (all labelled ``feed`` unless said otherwise):
 
@@ -16,6 +19,8 @@ Series (all labelled ``feed`` unless said otherwise):
   ``wirewatch_feed_silent`` (answers, but nothing new for ``poll_silent_after``).
 * ``wirewatch_fetch_seconds`` (histogram, no feed label) and
   ``wirewatch_poll_cycle_seconds``.
+* The service-wide series of :class:`~wirewatch.metrics.ServiceMetrics`:
+  ``records_out`` (articles published) and ``batch_retries`` (publish retries).
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ log = logging.getLogger(__name__)
 class FeedHealth:
     """Records fetch outcomes; reports silence once when it starts and once when it ends."""
 
-    def __init__(self, metrics: ServiceMetrics | None = None, silent_after: float = 2 * 86400.0) -> None:
-        self.metrics = metrics or ServiceMetrics("poll")
+    def __init__(self, metrics: ServiceMetrics, silent_after: float = 2 * 86400.0) -> None:
+        self.metrics = metrics
         self.silent_after = silent_after
         self._silent: set[str] = set()
         r = self.metrics.registry
@@ -79,13 +84,23 @@ class FeedHealth:
         self.last_success.labels(state.name).set(now.timestamp())
         self._check_silence(state, now)
 
-    def failed(self, state: FeedState, kind: str, detail: str, retry_in: float | None) -> None:
+    def failed(
+        self,
+        state: FeedState,
+        kind: str,
+        detail: str,
+        retry_in: float | None,
+        *,
+        needs_a_person: bool = False,
+    ) -> None:
+        """A failed poll; ``needs_a_person`` (not retriable: 404, 403, not a feed) logs an error at once."""
         self.fetches.labels(state.name, kind).inc()
         self.failures.labels(state.name).set(state.consecutive_failures)
         self.up.labels(state.name).set(0)
         self.gone.labels(state.name).set(1 if state.gone else 0)
         when = f", next try in {retry_in:.0f}s" if retry_in is not None else ""
-        level = logging.ERROR if state.gone or state.consecutive_failures >= 5 else logging.WARNING
+        alarming = state.gone or needs_a_person or state.consecutive_failures >= 5
+        level = logging.ERROR if alarming else logging.WARNING
         log.log(
             level,
             "feed %s failed (%s, %d in a row%s): %s",
@@ -95,6 +110,14 @@ class FeedHealth:
             when,
             detail,
         )
+
+    def published(self, n: int) -> None:
+        """``n`` articles acknowledged by the publisher."""
+        if n:
+            self.metrics.records_out.labels(self.metrics.service).inc(n)
+
+    def publish_retried(self) -> None:
+        self.metrics.batch_retries.labels(self.metrics.service).inc()
 
     def counted(self, feed: str, kind: str, n: int) -> None:
         if n:

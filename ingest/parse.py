@@ -43,8 +43,8 @@ from urllib.parse import urljoin
 
 import feedparser
 
+from ingest.errors import IngestError
 from ingest.redaction import redact_url
-from wirewatch.errors import WirewatchError
 
 log = logging.getLogger(__name__)
 
@@ -67,26 +67,25 @@ _FEED_TYPES = {
 }
 
 
-class ParseError(WirewatchError):
-    """The document yields no usable feed. ``kind`` tags it for logs and metrics."""
+class ParseError(IngestError):
+    """The document yields no usable feed; each subclass fixes its ``kind`` and ``retriable``."""
 
     kind = "malformed"
-
-    def __init__(self, detail: str) -> None:
-        super().__init__(f"{self.kind}: {detail}")
-        self.detail = detail
+    retriable = True
 
 
 class HostileDocumentError(ParseError):
     """Entity declarations that could expand without bound or read local files."""
 
     kind = "hostile"
+    retriable = False
 
 
 class NotAFeedError(ParseError):
     """An HTML page where a feed was expected; ``discovered`` lists its feed links."""
 
     kind = "not_a_feed"
+    retriable = False
 
     def __init__(self, detail: str, discovered: list[str]) -> None:
         super().__init__(detail)
@@ -94,9 +93,11 @@ class NotAFeedError(ParseError):
 
 
 class MalformedFeedError(ParseError):
-    """Not well-formed beyond recovery, truncated, or of an unknown shape."""
+    """Not well-formed beyond recovery, truncated, or of an unknown shape (a half-written file, a
+    CMS error page served as XML: it often passes, so it is retried like a 5xx)."""
 
     kind = "malformed"
+    retriable = True
 
 
 @dataclass(frozen=True)

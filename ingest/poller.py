@@ -3,13 +3,17 @@
 :class:`Poller` is the one user-facing class of ``ingest``. Its design:
 
 * **Two sides joined by a bounded queue.** Each due feed gets a task that
-  fetches, parses and normalises (CPU work in a thread) and puts a
-  :class:`FeedBatch` — its articles plus its new :class:`FeedState` — on the
-  queue. One publishing task drains the queue: it decides what is new or
-  updated against :class:`~ingest.state.PollerState`, publishes through the
+  fetches, parses and normalises (CPU work in a thread) and puts its result, a
+  :class:`FeedBatch` — its articles, its new :class:`FeedState` and what the
+  fetch came to (a :class:`FeedOutcome`) — on the queue; it changes nothing
+  else. One publishing task drains the queue: it decides what is new or
+  updated against :class:`~ingest.state.PollerState` (and only then fetches
+  the full text of those, for ``full_text`` feeds), publishes through the
   :class:`Publisher` seam, and only after the publisher returned (broker acks)
-  commits articles and feed state together. One writer means two feeds listing
-  the same article in one cycle still publish it once.
+  commits articles and feed state together. It returns each feed's outcome
+  with its counts; :meth:`Poller.run_once` assembles the :class:`CycleReport`
+  from those alone. One writer means two feeds listing the same article in one
+  cycle still publish it once.
 * **Kafka down**: :meth:`Publisher.publish` raises
   :class:`~wirewatch.errors.RetriableError`; the publishing task keeps the
   batch, backs off and retries it. Nothing is marked seen and the feeds'
@@ -30,9 +34,12 @@
   (another feed's copy with its own summary is not an edit), unless the
   owner is no longer declared.
 * **Schedule**: each feed's next poll is ``interval * uniform(1 - jitter,
-  1 + jitter)`` after the last; failures back off exponentially from the
-  interval up to ``backoff_cap``; ``Retry-After`` is a floor; 410 Gone stops
-  polling until the declared URL changes.
+  1 + jitter)`` after the last; a failure whose :class:`~ingest.errors.IngestError`
+  is ``retriable`` (timeouts, 5xx, a truncated document) backs off exponentially
+  from the interval up to ``poll_backoff_cap``; one that is not (404, 403,
+  oversized, hostile, not a feed: only a person can fix it) waits the whole
+  cap at once; ``Retry-After`` is a floor; 410 Gone stops polling until the
+  declared URL changes.
 
 Never publishes an article twice for the same content (ids and hashes in the
 state), never marks seen what the publisher did not confirm.
@@ -49,19 +56,26 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from ingest.config import PollerSettings
+from ingest.errors import IngestError
 from ingest.feeds import FeedDeclaration
-from ingest.fetch import FeedGoneError, Fetcher, FetchError, same_origin
+from ingest.fetch import FeedGoneError, Fetcher, same_origin
 from ingest.fulltext import fill_full_text
 from ingest.health import FeedHealth
 from ingest.normalize import normalize_feed, resolve_ids
-from ingest.parse import ParseError, parse_document
+from ingest.parse import parse_document
 from ingest.redaction import redact_text, redact_url
 from ingest.state import FeedState, PollerState, SeenRecord
 from wirewatch.contract import ArticleSeen, utcnow
-from wirewatch.errors import RetriableError, WirewatchError
+from wirewatch.errors import RetriableError
 from wirewatch.retry import Backoff
 
 log = logging.getLogger(__name__)
+
+QUEUE_SIZE = 64
+"""Feed results waiting for the publishing side; a full queue pauses fetching (Kafka down)."""
+MAX_PUBLISH_BATCH = 2000
+"""Articles published and committed together at most."""
 
 
 class Publisher(Protocol):
@@ -73,40 +87,17 @@ class Publisher(Protocol):
     def close(self) -> None: ...
 
 
-class PublishGaveUpError(WirewatchError):
+class PublishGaveUpError(RetriableError):
     """The publisher stayed unavailable longer than ``give_up_after``; nothing was marked seen."""
 
-    retriable = True
-
 
 @dataclass(frozen=True)
-class PollerConfig:
-    default_interval: float = 900.0
-    jitter: float = 0.1
-    backoff_cap: float = 6 * 3600.0
-    queue_size: int = 64
-    max_publish_batch: int = 2000
-    give_up_after: float | None = None
-    full_text_timeout: float = 20.0
-    forget_after: float | None = None
-    """Seconds after which an entry no feed lists any more leaves the seen table (None: never)."""
-    forget_every: float = 3600.0
-
-
-@dataclass(frozen=True)
-class FeedBatch:
-    feed: FeedDeclaration
-    state: FeedState
-    articles: tuple[ArticleSeen, ...] = ()
-    outcome: str = "ok"
-
-
-@dataclass
 class FeedOutcome:
     """What one poll of one feed came to (``--once`` reports these)."""
 
     feed: str
-    outcome: str = "pending"
+    outcome: str
+    """``ok``, ``not_modified``, ``gone``, ``stopped``, or the error kind."""
     detail: str = ""
     entries: int = 0
     duplicates: int = 0
@@ -116,8 +107,12 @@ class FeedOutcome:
     """Entries published before (in an earlier poll, or by another feed in this one)."""
     problem: str | None = None
 
+    @property
+    def fetched(self) -> bool:
+        return self.outcome in {"ok", "not_modified"}
 
-@dataclass
+
+@dataclass(frozen=True)
 class CycleReport:
     outcomes: dict[str, FeedOutcome] = field(default_factory=dict)
     seconds: float = 0.0
@@ -129,14 +124,26 @@ class CycleReport:
     @property
     def failed(self) -> list[FeedOutcome]:
         return [
-            o for o in self.outcomes.values() if o.outcome not in {"ok", "not_modified", "skipped", "stopped"}
+            o for o in self.outcomes.values() if not o.fetched and o.outcome not in {"skipped", "stopped"}
         ]
+
+
+@dataclass(frozen=True)
+class FeedBatch:
+    """One fetch task's result: the feed's articles, its next state, and what the fetch came to."""
+
+    feed: FeedDeclaration
+    state: FeedState
+    outcome: FeedOutcome
+    articles: tuple[ArticleSeen, ...] = ()
 
 
 class Poller:
     """Polls ``feeds`` and publishes what is new. Call :meth:`close` when done.
 
-    ``clock`` and ``rng`` are seams for tests; everything else is real.
+    ``settings`` are the poller's own (:class:`~ingest.config.PollerSettings`, the same object the
+    fetcher got); ``give_up_after`` (``--once``) bounds how long an unreachable publisher is
+    retried. ``clock`` and ``rng`` are seams for tests; everything else is real.
     """
 
     def __init__(
@@ -146,8 +153,9 @@ class Poller:
         publisher: Publisher,
         fetcher: Fetcher,
         *,
-        config: PollerConfig | None = None,
-        health: FeedHealth | None = None,
+        settings: PollerSettings,
+        health: FeedHealth,
+        give_up_after: float | None = None,
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
@@ -156,8 +164,10 @@ class Poller:
         self.state = state
         self.publisher = publisher
         self.fetcher = fetcher
-        self.config = config or PollerConfig()
-        self.health = health or FeedHealth()
+        self.settings = settings
+        self.health = health
+        self.give_up_after = give_up_after
+        self._forget_after = settings.poll_forget_after or None
         self._clock = clock
         self._rng = rng or random.Random()
         self._backoff = Backoff(base=1.0, cap=30.0)
@@ -171,37 +181,39 @@ class Poller:
         """One cycle: every feed (or only the due ones), concurrently; returns when all is committed."""
         started = time.monotonic()
         now = self._clock()
-        report = CycleReport()
+        outcomes: dict[str, FeedOutcome | None] = {}  # in declaration order; None: polled this cycle
         todo = []
         for feed in self.feeds:
             state = self.state.feed(feed.name, feed.url)
             if state.gone:
-                report.outcomes[feed.name] = FeedOutcome(feed.name, "gone", f"410 Gone at {state.url}")
-                continue
-            if only_due and state.next_due_at is not None and state.next_due_at > now:
-                continue
-            report.outcomes[feed.name] = FeedOutcome(feed.name)
-            todo.append((feed, state))
-        queue: asyncio.Queue[FeedBatch | None] = asyncio.Queue(self.config.queue_size)
-        publishing = asyncio.create_task(self._publish_loop(queue, report, stop))
+                outcomes[feed.name] = FeedOutcome(feed.name, "gone", f"410 Gone at {state.url}")
+            elif not (only_due and state.next_due_at is not None and state.next_due_at > now):
+                outcomes[feed.name] = None
+                todo.append((feed, state))
+        queue: asyncio.Queue[FeedBatch | None] = asyncio.Queue(QUEUE_SIZE)
+        publishing = asyncio.create_task(self._publish_loop(queue, stop))
 
         async def produce() -> None:
-            await asyncio.gather(*(self._poll_feed(feed, state, queue, report, stop) for feed, state in todo))
+            await asyncio.gather(*(self._poll_feed(feed, state, queue, stop) for feed, state in todo))
             await queue.put(None)
 
         producing = asyncio.create_task(produce())
         watching = asyncio.create_task(_cancel_when_stopped(producing, queue, stop))
         try:
-            await publishing  # returns after the sentinel, or raises (gave up / stopped)
+            done = await publishing  # returns after the sentinel, or raises (gave up / stopped)
         finally:
             for task in (producing, watching):
                 if not task.done():
                     task.cancel()
             await asyncio.gather(producing, watching, return_exceptions=True)
-        for outcome in report.outcomes.values():
-            if outcome.outcome == "pending":
-                outcome.outcome, outcome.detail = "stopped", "stop requested before this feed was polled"
-        report.seconds = time.monotonic() - started
+        stopped = "stop requested before this feed was polled"
+        report = CycleReport(
+            {
+                name: outcome or done.get(name) or FeedOutcome(name, "stopped", stopped)
+                for name, outcome in outcomes.items()
+            },
+            time.monotonic() - started,
+        )
         self.health.cycle_seconds.observe(report.seconds)
         return report
 
@@ -221,18 +233,17 @@ class Poller:
             await _sleep(self._until_next_due(), stop)
 
     def _forget_unlisted(self) -> None:
-        """Hourly: drop seen entries no feed has listed for ``forget_after`` seconds."""
-        if self.config.forget_after is None:
+        """Every ``poll_forget_every`` s: drop seen entries no feed has listed for ``poll_forget_after`` s."""
+        if self._forget_after is None:
             return
-        if self._last_forget is not None and time.monotonic() - self._last_forget < self.config.forget_every:
+        every = self.settings.poll_forget_every
+        if self._last_forget is not None and time.monotonic() - self._last_forget < every:
             return
         self._last_forget = time.monotonic()
-        forgotten = self.state.forget(self._clock() - timedelta(seconds=self.config.forget_after))
+        forgotten = self.state.forget(self._clock() - timedelta(seconds=self._forget_after))
         if forgotten:
             log.info(
-                "forgot %d articles no feed has listed for %.0f days",
-                forgotten,
-                self.config.forget_after / 86400,
+                "forgot %d articles no feed has listed for %.0f days", forgotten, self._forget_after / 86400
             )
 
     def _until_next_due(self) -> float:
@@ -249,33 +260,29 @@ class Poller:
     async def close(self) -> None:
         await self.fetcher.aclose()
 
-    # ---- one feed ---------------------------------------------------------------------------------
+    # ---- one feed (the fetch side: returns a FeedBatch, changes nothing else) ----------------------
 
     async def _poll_feed(
         self,
         feed: FeedDeclaration,
         state: FeedState,
         queue: asyncio.Queue[FeedBatch | None],
-        report: CycleReport,
         stop: Callable[[], bool] = lambda: False,
     ) -> None:
-        outcome = report.outcomes[feed.name]
         if stop():
             return
         now = self._clock()
         state = replace(state, last_attempt_at=now)
         try:
-            batch = await self._fetch_and_parse(feed, state, now, outcome)
-        except (FetchError, ParseError) as exc:
-            batch = self._failure(feed, state, exc, now, outcome)
+            batch = await self._fetch_and_parse(feed, state, now)
+        except IngestError as exc:
+            batch = self._failure(feed, state, exc, now)
         except Exception as exc:  # a bug triggered by one feed must not stop the others
             log.exception("feed %s: unexpected error while polling %s", feed.name, redact_url(state.url))
-            batch = self._failure(feed, state, exc, now, outcome)
+            batch = self._failure(feed, state, exc, now)
         await queue.put(batch)
 
-    async def _fetch_and_parse(
-        self, feed: FeedDeclaration, state: FeedState, now: datetime, outcome: FeedOutcome
-    ) -> FeedBatch:
+    async def _fetch_and_parse(self, feed: FeedDeclaration, state: FeedState, now: datetime) -> FeedBatch:
         # the declared headers belong to the declared origin, also after a remembered 301 elsewhere
         headers = dict(feed.headers) if same_origin(feed.url, state.url) else {}
         result = await self.fetcher.fetch(
@@ -299,103 +306,135 @@ class Poller:
             last_new_at=state.last_new_at or now,
         )
         if result.not_modified:
-            outcome.outcome = "not_modified"
-            return FeedBatch(feed, success, (), "not_modified")
+            return FeedBatch(feed, success, FeedOutcome(feed.name, "not_modified"))
         parsed = await asyncio.to_thread(
             parse_document, result.body, url=result.url, content_type=result.content_type
         )
         if parsed.problem:
             log.info("feed %s: document is not clean but usable (%s)", feed.name, parsed.problem)
-            outcome.problem = parsed.problem
         normalized = await asyncio.to_thread(normalize_feed, parsed, feed, now)
         articles, dropped = normalized.articles, normalized.duplicates_dropped
         owners = self._owners(feed.name, normalized.candidates)
         if owners:  # ids this feed's GUIDs own already: a shared link must not take them over
             articles, dropped = resolve_ids(normalized.candidates, feed.name, owners)
-        outcome.entries, outcome.duplicates = normalized.entries, dropped
         self.health.counted(feed.name, "duplicate", dropped)
-        if feed.full_text:
-            known = self.state.seen(a.article_id for a in articles)
-            wanted = {a.article_id for a in articles if self._would_publish(a, known.get(a.article_id))}
-            articles = await fill_full_text(self.fetcher, articles, wanted, self.config.full_text_timeout)
         success = replace(success, etag=result.etag, last_modified=result.last_modified)
-        outcome.outcome = "ok"
-        return FeedBatch(feed, success, articles, "ok")
+        outcome = FeedOutcome(
+            feed.name, "ok", entries=normalized.entries, duplicates=dropped, problem=parsed.problem
+        )
+        return FeedBatch(feed, success, outcome, articles)
 
-    def _failure(
-        self, feed: FeedDeclaration, state: FeedState, exc: Exception, now: datetime, outcome: FeedOutcome
-    ) -> FeedBatch:
-        kind = getattr(exc, "kind", "internal_error")
+    def _failure(self, feed: FeedDeclaration, state: FeedState, exc: Exception, now: datetime) -> FeedBatch:
+        if isinstance(exc, IngestError):
+            kind, detail, retriable, retry_after = exc.kind, exc.detail, exc.retriable, exc.retry_after
+        else:  # a bug: confined to its feed, and tried again like a transient failure
+            kind, detail, retriable, retry_after = "internal_error", str(exc), True, None
         failures = state.consecutive_failures + 1
-        delay = min(self.config.backoff_cap, self._interval(feed) * 2 ** min(failures - 1, 20))
-        delay *= self._rng.uniform(1 - self.config.jitter, 1 + self.config.jitter)
-        retry_after = getattr(exc, "retry_after", None)
+        delay = self._retry_delay(feed, failures, retriable)
         if retry_after is not None:
             delay = max(delay, retry_after)
         gone = isinstance(exc, FeedGoneError)
         failed = replace(
             state,
             consecutive_failures=failures,
-            last_error=redact_text(f"{kind}: {getattr(exc, 'detail', exc)}")[:1000],
+            last_error=redact_text(f"{kind}: {detail}")[:1000],
             next_due_at=now + timedelta(seconds=delay),
             gone=gone,
         )
-        outcome.outcome, outcome.detail = kind, redact_text(str(exc))
-        self.health.failed(failed, kind, outcome.detail, None if gone else delay)
-        return FeedBatch(feed, failed, (), kind)
+        outcome = FeedOutcome(feed.name, kind, redact_text(str(exc)))
+        self.health.failed(
+            failed, kind, outcome.detail, None if gone else delay, needs_a_person=not retriable
+        )
+        return FeedBatch(feed, failed, outcome)
+
+    def _retry_delay(self, feed: FeedDeclaration, failures: int, retriable: bool) -> float:
+        """Exponential from the feed's interval when trying again can help; else the cap at once."""
+        cap = self.settings.poll_backoff_cap
+        delay = min(cap, self._interval(feed) * 2 ** min(failures - 1, 20)) if retriable else cap
+        return delay * self._rng.uniform(1 - self.settings.poll_jitter, 1 + self.settings.poll_jitter)
 
     def _interval(self, feed: FeedDeclaration) -> float:
-        base = feed.interval or self.config.default_interval
-        return base * self._rng.uniform(1 - self.config.jitter, 1 + self.config.jitter)
+        base = feed.interval or self.settings.poll_interval
+        return base * self._rng.uniform(1 - self.settings.poll_jitter, 1 + self.settings.poll_jitter)
 
-    # ---- the publishing side ----------------------------------------------------------------------
+    # ---- the publishing side: the single writer ----------------------------------------------------
 
     async def _publish_loop(
-        self, queue: asyncio.Queue[FeedBatch | None], report: CycleReport, stop: Callable[[], bool]
-    ) -> None:
+        self, queue: asyncio.Queue[FeedBatch | None], stop: Callable[[], bool]
+    ) -> dict[str, FeedOutcome]:
+        """Drain the queue until its sentinel; returns the outcome of every feed it committed."""
+        done: dict[str, FeedOutcome] = {}
         finished = False
         while not finished:
             batches: list[FeedBatch] = []
             item = await queue.get()
             while item is not None:
                 batches.append(item)
-                if sum(len(b.articles) for b in batches) >= self.config.max_publish_batch or queue.empty():
+                if sum(len(b.articles) for b in batches) >= MAX_PUBLISH_BATCH or queue.empty():
                     break
                 item = queue.get_nowait()
             finished = item is None
             if batches:
-                await self._publish_batches(batches, report, stop)
+                done.update((o.feed, o) for o in await self._publish_batches(batches, stop))
+        return done
 
-    async def _publish_batches(
-        self, batches: list[FeedBatch], report: CycleReport, stop: Callable[[], bool]
-    ) -> None:
-        to_publish: list[ArticleSeen] = []
+    async def _publish_batches(self, batches: list[FeedBatch], stop: Callable[[], bool]) -> list[FeedOutcome]:
         decided: dict[str, ArticleSeen] = {}
         still_listed: list[str] = []
+        fresh_per_batch = [self._decide(batch.articles, decided, still_listed) for batch in batches]
+        fresh_per_batch = await self._with_full_text(batches, fresh_per_batch, stop)
+        to_publish = [article for fresh in fresh_per_batch for article in fresh]
         states: list[FeedState] = []
-        for batch in batches:
-            outcome = report.outcomes[batch.feed.name]
-            fresh = self._decide(batch.articles, decided, still_listed)
+        outcomes: list[FeedOutcome] = []
+        for batch, fresh in zip(batches, fresh_per_batch, strict=True):
             new = sum(1 for a in fresh if a.revision == 1)
-            outcome.new, outcome.updated = new, len(fresh) - new
-            outcome.unchanged = len(batch.articles) - len(fresh)
-            to_publish.extend(fresh)
+            outcomes.append(
+                replace(
+                    batch.outcome,
+                    new=new,
+                    updated=len(fresh) - new,
+                    unchanged=len(batch.articles) - len(fresh),
+                )
+            )
             state = batch.state
-            if new and batch.outcome == "ok":
+            if new and batch.outcome.outcome == "ok":
                 state = replace(state, last_new_at=state.last_attempt_at or self._clock())
             states.append(state)
         if to_publish:
             await self._publish_with_retry(to_publish, stop)
         self.state.commit(states, to_publish, still_listed, self._clock())
         self._backoff.reset()
-        for batch, state in zip(batches, states, strict=True):
-            outcome = report.outcomes[batch.feed.name]
-            if batch.outcome in {"ok", "not_modified"}:
-                self.health.succeeded(state, batch.outcome, state.last_attempt_at or self._clock())
-                self.health.counted(batch.feed.name, "new", outcome.new)
-                self.health.counted(batch.feed.name, "updated", outcome.updated)
-        if to_publish:
-            self.health.metrics.records_out.labels(self.health.metrics.service).inc(len(to_publish))
+        for outcome, state in zip(outcomes, states, strict=True):
+            if outcome.fetched:
+                self.health.succeeded(state, outcome.outcome, state.last_attempt_at or self._clock())
+                self.health.counted(outcome.feed, "new", outcome.new)
+                self.health.counted(outcome.feed, "updated", outcome.updated)
+        self.health.published(len(to_publish))
+        return outcomes
+
+    async def _with_full_text(
+        self, batches: list[FeedBatch], fresh_per_batch: list[list[ArticleSeen]], stop: Callable[[], bool]
+    ) -> list[list[ArticleSeen]]:
+        """The articles about to be published, with the page text for ``full_text`` feeds.
+
+        Only what :meth:`_decide` chose is fetched (new articles and edits: a revision must not
+        fall back to the lead). A stop request cancels the page fetches: the feed text is kept.
+        """
+        wanted = [
+            a for b, fresh in zip(batches, fresh_per_batch, strict=True) if b.feed.full_text for a in fresh
+        ]
+        if not wanted:
+            return fresh_per_batch
+        filling = asyncio.create_task(fill_full_text(self.fetcher, wanted, self.settings.full_text_timeout))
+        while not filling.done():
+            if stop():
+                filling.cancel()
+                await asyncio.gather(filling, return_exceptions=True)
+                log.info("stop requested: %d articles keep their feed text", len(wanted))
+                return fresh_per_batch
+            await asyncio.wait({filling}, timeout=0.1)
+        filled = {a.article_id: a for a in filling.result()}
+        return [[filled.get(a.article_id, a) for a in fresh] for fresh in fresh_per_batch]
 
     def _decide(
         self, articles: Sequence[ArticleSeen], decided: dict[str, ArticleSeen], still_listed: list[str]
@@ -409,8 +448,8 @@ class Poller:
         pending = [a for a in articles if a.article_id not in decided]
         known = self.state.seen(a.article_id for a in pending)
         refresh_before = (
-            self._clock() - timedelta(seconds=self.config.forget_after / 2)
-            if self.config.forget_after is not None
+            self._clock() - timedelta(seconds=self._forget_after / 2)
+            if self._forget_after is not None
             else None
         )
         fresh = []
@@ -469,14 +508,14 @@ class Poller:
                 return
             except RetriableError as exc:
                 waited = time.monotonic() - started
-                limit = self.config.give_up_after
+                limit = self.give_up_after
                 if (limit is not None and waited >= limit) or stop():
                     raise PublishGaveUpError(
                         f"publisher unavailable for {waited:.0f}s; {len(articles)} articles not published, "
                         "nothing marked seen"
                     ) from exc
                 delay = self._backoff.next_delay()
-                self.health.metrics.batch_retries.labels(self.health.metrics.service).inc()
+                self.health.publish_retried()
                 log.warning("publishing %d articles failed, retrying in %.1fs: %s", len(articles), delay, exc)
                 await _sleep(delay, stop)
 

@@ -6,7 +6,11 @@ keeps polling Kafka between attempts. That is why this is not a retry
 decorator from tenacity or stamina: those own the sleep and the call, while
 our call sites must rewind a consumer, heartbeat through ``poll()`` and check a
 stop event between attempts, and must never give up (a retriable failure is
-held until the outside world comes back, however long that takes).
+held until the outside world comes back, however long that takes). Their delay
+functions were measured too (``bench/bench_ingest_libraries.py``, README
+"Dependencies"): at the cap, tenacity's ``wait_exponential_jitter`` and stamina
+return the cap itself every time, so every consumer would come back at the same
+instant after an outage; this one keeps spreading them over [cap/2, cap].
 
 The exponent is clamped, so the delay stays at ``cap`` however many attempts
 a day-long outage piles up (``base * 2**1024`` overflows a float).

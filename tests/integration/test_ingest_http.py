@@ -25,15 +25,17 @@ from pathlib import Path
 
 import pytest
 
-from ingest.command import KafkaPublisher, poll_once
+from ingest.command import poll_once
 from ingest.config import PollerSettings
 from ingest.feeds import FeedDeclaration
-from ingest.fetch import FetchConfig, Fetcher
+from ingest.fetch import Fetcher
 from ingest.health import FeedHealth
-from ingest.poller import CycleReport, Poller, PollerConfig
+from ingest.poller import CycleReport, Poller
+from ingest.publisher import KafkaPublisher
 from ingest.state import PollerState
 from tests.support.kafka import read_all
 from wirewatch.contract import ArticleSeen, decode_seen
+from wirewatch.metrics import ServiceMetrics
 from wirewatch.settings import KafkaSettings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
@@ -163,21 +165,28 @@ def server() -> Iterator[ScriptedServer]:
 
 
 def make_poller(tmp_path: Path, feeds: list[FeedDeclaration], publisher: object, **config: object) -> Poller:
-    fetch = FetchConfig(
-        user_agent="wirewatch-test",
-        connect_timeout=2,
-        read_timeout=1.0,
-        total_timeout=2.0,
-        max_bytes=256 * 1024,
-        allow_private_addresses=True,  # the scripted server is on 127.0.0.1
+    settings = PollerSettings(
+        **{
+            "user_agent": "wirewatch-test",
+            "fetch_connect_timeout": 2,
+            "fetch_read_timeout": 1.0,
+            "fetch_total_timeout": 2.0,
+            "fetch_max_bytes": 256 * 1024,
+            "allow_private_addresses": True,  # the scripted server is on 127.0.0.1
+            "poll_interval": 0.3,
+            "poll_jitter": 0.0,
+            "poll_backoff_cap": 0.6,
+            "poll_forget_after": 0,
+            **config,
+        }  # type: ignore[arg-type]
     )
     return Poller(
         feeds,
         PollerState(tmp_path / "state"),
         publisher,  # type: ignore[arg-type]
-        Fetcher(fetch),
-        config=PollerConfig(**{"default_interval": 0.3, "jitter": 0.0, "backoff_cap": 0.6, **config}),  # type: ignore[arg-type]
-        health=FeedHealth(),
+        Fetcher(settings),
+        settings=settings,
+        health=FeedHealth(ServiceMetrics("poll")),
         rng=random.Random(3),
     )
 

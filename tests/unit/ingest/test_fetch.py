@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from ingest.config import PollerSettings
 from ingest.fetch import (
     BlockedAddressError,
     FeedGoneError,
-    FetchConfig,
     Fetcher,
     FetchError,
     FetchResult,
@@ -29,7 +29,8 @@ Handler = Callable[[httpx.Request], httpx.Response]
 
 
 def fetch(handler: Handler, url: str = "https://feeds.example/rss", **kw: object) -> FetchResult:
-    config = FetchConfig(**{"user_agent": "wirewatch-test", **kw})  # type: ignore[arg-type]
+    fields = {k if k == "allow_private_addresses" else f"fetch_{k}": v for k, v in kw.items()}
+    config = PollerSettings(**{"user_agent": "wirewatch-test", **fields})  # type: ignore[arg-type]
 
     async def go() -> FetchResult:
         fetcher = Fetcher(config, transport=httpx.MockTransport(handler))
@@ -253,7 +254,7 @@ def test_feed_credentials_stay_on_the_feed_origin() -> None:
         return httpx.Response(200, content=b"<rss/>")
 
     async def go() -> None:
-        fetcher = Fetcher(FetchConfig(), transport=httpx.MockTransport(handler))
+        fetcher = Fetcher(PollerSettings(), transport=httpx.MockTransport(handler))
         try:
             await fetcher.fetch(
                 "https://feeds.example/rss",

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from ingest.config import PollerSettings
-from ingest.fetch import BlockedAddressError, FetchConfig, Fetcher, FetchError
+from ingest.fetch import BlockedAddressError, Fetcher, FetchError
 from ingest.guard import AddressRefusedError, guarded_transport, is_public
 
 PUBLIC_V4 = "93.184.216.34"
@@ -73,7 +73,9 @@ def test_embedded_private_ipv4_literals_are_refused_before_any_request(url: str)
         return httpx.Response(200, content=b"<rss/>")
 
     async def go() -> None:
-        fetcher = Fetcher(FetchConfig(allow_private_addresses=False), transport=httpx.MockTransport(handler))
+        fetcher = Fetcher(
+            PollerSettings(allow_private_addresses=False), transport=httpx.MockTransport(handler)
+        )
         try:
             await fetcher.fetch(url)
         finally:
@@ -85,7 +87,6 @@ def test_embedded_private_ipv4_literals_are_refused_before_any_request(url: str)
 
 
 def test_private_addresses_are_refused_by_default() -> None:
-    assert FetchConfig().allow_private_addresses is False
     assert PollerSettings().allow_private_addresses is False
 
 
@@ -155,7 +156,7 @@ def test_a_name_with_any_private_answer_is_refused_without_connecting(answer: li
 
 def test_the_fetcher_maps_a_refused_name_to_blocked_address() -> None:
     async def go() -> None:
-        fetcher = Fetcher(FetchConfig(), resolver=RebindingResolver([["169.254.169.254"]]))
+        fetcher = Fetcher(PollerSettings(), resolver=RebindingResolver([["169.254.169.254"]]))
         try:
             await fetcher.fetch("http://metadata.example/latest/meta-data/")
         finally:
@@ -170,7 +171,7 @@ def test_dns_failure_is_a_retriable_fetch_error() -> None:
         return []
 
     async def go() -> None:
-        fetcher = Fetcher(FetchConfig(), resolver=nothing)
+        fetcher = Fetcher(PollerSettings(), resolver=nothing)
         try:
             await fetcher.fetch("http://nowhere.example/feed.xml")
         finally:

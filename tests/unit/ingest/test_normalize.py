@@ -149,6 +149,21 @@ def test_canonical_url(raw: str, expected: str | None) -> None:
     assert canonical_url(raw, "https://base.example/feed") == expected
 
 
+@pytest.mark.parametrize(
+    ("url", "guid", "expected"),
+    [
+        ("HTTP://WWW.Example.COM/a/./b/../c?b=2&a=1&utm_source=x", None, "fe484064b6dd4b3122674d630a970325"),
+        ("https://bücher.example/a b/%7eu?rss_id=3&id=7#xtor=RSS", None, "bd89052276bd12667a60776d008ed9e5"),
+        (None, "guid-1", "a8495061486db6af4b770ae0cf15aa37"),
+        (None, None, "f764722fab540acaf9706cac909e893c"),
+    ],
+)
+def test_ids_are_pinned(url: str | None, guid: str | None, expected: str) -> None:
+    """Ids are the poller's and the store's de-duplication keys: a change (a new URL library, a new
+    rule) re-publishes every listed article on upgrade, so it must be deliberate and migrated."""
+    assert article_id("f", canonical_url(url), guid, "h") == expected
+
+
 def test_scheme_and_www_do_not_change_the_id() -> None:
     a = article_id("f", canonical_url("http://www.example.com/x?utm_source=rss"), None, "h")
     b = article_id("g", canonical_url("https://example.com/x"), "other-guid", "other-hash")

@@ -16,12 +16,13 @@ import pytest
 from ingest.command import poll_once
 from ingest.config import PollerSettings
 from ingest.feeds import FeedDeclaration
-from ingest.fetch import FetchConfig, Fetcher
+from ingest.fetch import Fetcher
 from ingest.health import FeedHealth
-from ingest.poller import CycleReport, Poller, PollerConfig, PublishGaveUpError
+from ingest.poller import CycleReport, Poller, PublishGaveUpError
 from ingest.state import PollerState
 from wirewatch.contract import ArticleSeen
 from wirewatch.errors import RetriableError
+from wirewatch.metrics import ServiceMetrics
 
 
 class FakePublisher:
@@ -82,16 +83,20 @@ def make_poller(
     publisher: FakePublisher,
     feeds: list[FeedDeclaration],
     clock: Clock,
+    give_up_after: float | None = None,
     **config: object,
 ) -> Poller:
-    fetcher = Fetcher(FetchConfig(), transport=httpx.MockTransport(site.handler))
+    defaults = {"poll_interval": 600.0, "poll_jitter": 0.0, "poll_forget_after": 0}
+    settings = PollerSettings(**{**defaults, **config})  # type: ignore[arg-type]
+    fetcher = Fetcher(settings, transport=httpx.MockTransport(site.handler))
     return Poller(
         feeds,
         PollerState(tmp_path),
         publisher,
         fetcher,
-        config=PollerConfig(**{"default_interval": 600.0, "jitter": 0.0, **config}),  # type: ignore[arg-type]
-        health=FeedHealth(),
+        settings=settings,
+        health=FeedHealth(ServiceMetrics("poll")),
+        give_up_after=give_up_after,
         clock=clock,
         rng=random.Random(1),
     )
@@ -231,7 +236,7 @@ def test_dry_run_prints_json_lines_and_leaves_state_alone(tmp_path: Path) -> Non
     out = io.StringIO()
     original = Fetcher.__init__
 
-    def patched(self: Fetcher, config: FetchConfig, transport: object = None) -> None:
+    def patched(self: Fetcher, config: PollerSettings, transport: object = None) -> None:
         original(self, config, transport=httpx.MockTransport(site.handler))
 
     with pytest.MonkeyPatch.context() as mp:
@@ -287,7 +292,9 @@ def test_cli_arguments() -> None:
 def test_listed_entries_are_never_forgotten_and_unlisted_ones_are(tmp_path: Path) -> None:
     site, pub, clock = Site(), FakePublisher(), Clock()
     site.routes["/rss"] = (200, {}, rss(("a", "Alpha", "one"), ("b", "Beta", "two")))
-    poller = make_poller(tmp_path, site, pub, [FEED], clock, forget_after=60 * 86400.0, forget_every=0.0)
+    poller = make_poller(
+        tmp_path, site, pub, [FEED], clock, poll_forget_after=60 * 86400.0, poll_forget_every=0.0
+    )
     cycle(poller)
     site.routes["/rss"] = (200, {}, rss(("a", "Alpha", "one")))  # b drops out of the feed
     for _ in range(6):  # 150 days of polls every 25 days: a stays listed throughout

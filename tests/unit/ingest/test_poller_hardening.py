@@ -12,13 +12,15 @@ import httpx
 import pytest
 
 from ingest import fulltext
+from ingest.config import PollerSettings
 from ingest.feeds import FeedDeclaration
-from ingest.fetch import FetchConfig, Fetcher
+from ingest.fetch import Fetcher
 from ingest.health import FeedHealth
 from ingest.normalize import MAX_TEXT_CHARS, guid_id, normalize_feed
 from ingest.parse import ParsedFeed, RawEntry
-from ingest.poller import Poller, PollerConfig
+from ingest.poller import Poller
 from ingest.state import PollerState
+from wirewatch.metrics import ServiceMetrics
 
 from .conftest import declaration
 from .test_poller import FEED, Clock, FakePublisher, Site, cycle, make_poller
@@ -108,7 +110,9 @@ def test_a_story_in_three_feeds_with_different_summaries_is_published_once(tmp_p
 def test_an_edit_after_forgetting_continues_the_revision_count(tmp_path: Path) -> None:
     site, pub, clock = Site(), FakePublisher(), Clock()
     site.routes["/rss"] = (200, {}, rss_items(("g1", "a", "Alpha", "one")))
-    poller = make_poller(tmp_path, site, pub, [FEED], clock, forget_after=30 * 86400.0, forget_every=0.0)
+    poller = make_poller(
+        tmp_path, site, pub, [FEED], clock, poll_forget_after=30 * 86400.0, poll_forget_every=0.0
+    )
     cycle(poller)
     site.routes["/rss"] = (200, {}, rss_items(("g1", "a", "Alpha", "one, edited")))
     cycle(poller)
@@ -179,13 +183,14 @@ def test_stop_cancels_fetches_in_flight_and_skips_the_rest(tmp_path: Path) -> No
     feeds = [FeedDeclaration(name=f"f{i}", url=f"https://slow.example/{i}.xml") for i in range(6)]
     stop = threading.Event()
     pub = FakePublisher()
+    settings = PollerSettings(fetch_per_host=2, fetch_total_timeout=600, poll_jitter=0.0, poll_forget_after=0)
     poller = Poller(
         feeds,
         PollerState(tmp_path),
         pub,
-        Fetcher(FetchConfig(per_host=2, total_timeout=600), transport=httpx.MockTransport(hanging)),
-        config=PollerConfig(jitter=0.0),
-        health=FeedHealth(),
+        Fetcher(settings, transport=httpx.MockTransport(hanging)),
+        settings=settings,
+        health=FeedHealth(ServiceMetrics("poll")),
         clock=Clock(),
     )
 
@@ -238,7 +243,7 @@ def test_credentials_do_not_follow_a_remembered_permanent_redirect(tmp_path: Pat
 
     feed = FeedDeclaration(name="site", url="https://site.example/rss", headers={"Authorization": "Bearer t"})
     poller = make_poller(tmp_path, Site(), FakePublisher(), [feed], Clock())
-    poller.fetcher = Fetcher(FetchConfig(), transport=httpx.MockTransport(handler))
+    poller.fetcher = Fetcher(poller.settings, transport=httpx.MockTransport(handler))
     cycle(poller)
     cycle(poller)  # straight to the remembered URL, on another origin
     poller.state.close()
