@@ -75,6 +75,8 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
     )
     ensure_topics(kafka, [settings.store_topic, settings.dead_letter_topic], settings.kafka_topic_partitions)
     metrics = ServiceMetrics("store")
+    if not settings.link_incidents:
+        log.warning("incident linking is off (WIREWATCH_LINK_INCIDENTS=false): events are stored unlinked")
     try:
         return run_consumer_service(
             service="store",
@@ -83,7 +85,9 @@ def run_sink(settings: SinkSettings, stop: threading.Event, idle_exit: float | N
             group=settings.store_group,
             topic=settings.store_topic,
             metrics=metrics,
-            handler=TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
+            handler=TaggedArticleWriter(
+                engine, on_stored=freshness_observer(metrics), link_incidents=settings.link_incidents
+            ),
             batch_size=settings.store_batch_size,
             poll_timeout_ms=settings.store_poll_timeout_ms,
             stop=stop,

@@ -230,6 +230,23 @@ def test_the_same_story_in_two_countries_is_two_incidents(migrated_engine: Engin
     }
 
 
+def test_with_linking_off_the_sink_stores_events_without_incidents(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store.config import SinkSettings
+
+    monkeypatch.setenv("WIREWATCH_LINK_INCIDENTS", "false")
+    assert SinkSettings().link_incidents is False
+    assert SinkSettings.model_fields["link_incidents"].default is True
+    with Session(migrated_engine) as s, s.begin():
+        save_batch(s, [message("es-1"), message("es-2")], link=False)
+    assert links(migrated_engine) == {} and incident_rows(migrated_engine) == []
+    assert outbox(migrated_engine) == [
+        ("es-1", "kidnapping", "added", None, None),
+        ("es-2", "kidnapping", "added", None, None),
+    ]
+
+
 def test_reader_role_reads_incidents(migrated_engine: Engine) -> None:
     save(migrated_engine, "es-1")
     reader = create_engine(migrated_engine.url.set(username="wirewatch_reader", password="wirewatch_reader"))
