@@ -23,6 +23,10 @@ Run from the repository root as a module (it reuses the fault tests' corpus, fee
 pipeline harness from ``tests/faults``, importable from there without touching ``sys.path``):
      .venv/bin/python -m bench.bench_pipeline --rate 50 --duration 60
      .venv/bin/python -m bench.bench_pipeline --search [--tagger model]
+
+Incident linking runs in the sink. ``--linking both`` (the default) runs every trial, or the whole
+search, twice: with ``WIREWATCH_LINK_INCIDENTS=true`` and ``false``, and prints the two side by
+side with the ratio of the highest sustained rates (``on`` / ``off`` for one of them).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ KAFKA = KafkaSettings(
 
 @dataclass
 class Trial:
+    linking: bool
     rate: float
     expected: int
     stored: int
@@ -71,7 +76,7 @@ class Trial:
 
     def line(self) -> str:
         return (
-            f"{self.rate:8.1f} {self.stored:>7}/{self.expected:<7} "
+            f"{'on' if self.linking else 'off':>7} {self.rate:8.1f} {self.stored:>7}/{self.expected:<7} "
             f"{self.p50:7.2f} {self.p95:7.2f} {self.p99:7.2f} "
             f"{self.max_lag:>8} {self.max_lag_age:8.1f} {self.drain_seconds:8.1f}  "
             f"{'yes' if self.sustained else 'NO'}"
@@ -79,12 +84,12 @@ class Trial:
 
 
 HEADER = (
-    f"{'rate/s':>8} {'stored/expected':>15} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} "
+    f"{'linking':>7} {'rate/s':>8} {'stored/expected':>15} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7} "
     f"{'max lag':>8} {'lag age':>8} {'drain s':>8}  sustained"
 )
 
 
-def run_trial(rate: float, args: argparse.Namespace) -> Trial:
+def run_trial(rate: float, args: argparse.Namespace, linking: bool = True) -> Trial:
     entries = max(1, int(rate * args.duration))
     admin = create_engine(DATABASE_URL, isolation_level="AUTOCOMMIT")
     db = f"wirewatch_bench_{uuid.uuid4().hex[:10]}"
@@ -118,6 +123,7 @@ def run_trial(rate: float, args: argparse.Namespace) -> Trial:
             workdir=Path(workdir),
             faults=FaultLog(0, f"bench@{rate}"),
             tagger=args.tagger,
+            extra_env={"WIREWATCH_LINK_INCIDENTS": "true" if linking else "false"},
         )
         try:
             pipe.start(classifiers=args.classifiers, sinks=1, wait_ready=True)
@@ -150,7 +156,30 @@ def run_trial(rate: float, args: argparse.Namespace) -> Trial:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
     admin.dispose()
     sustained = stored >= entries and drain < args.drain and max_age <= args.max_lag_seconds
-    return Trial(rate, entries, stored, p50, p95, p99, max_lag, max_age, drain, sustained)
+    return Trial(linking, rate, entries, stored, p50, p95, p99, max_lag, max_age, drain, sustained)
+
+
+def search(args: argparse.Namespace, linking: bool) -> float:
+    """The highest sustained rate found by doubling from ``--rate``, then bisecting twice."""
+    good, bad, rate = None, None, args.rate
+    while rate <= args.max_rate:
+        trial = run_trial(rate, args, linking)
+        print(trial.line(), flush=True)
+        if not trial.sustained:
+            bad = rate
+            break
+        good, rate = rate, rate * 2
+    for _ in range(2 if good and bad else 0):
+        mid = round((good + bad) / 2, 1)  # type: ignore[operator]
+        trial = run_trial(mid, args, linking)
+        print(trial.line(), flush=True)
+        good, bad = (mid, bad) if trial.sustained else (good, mid)
+    state = "on" if linking else "off"
+    print(
+        f"linking {state}: highest sustained rate {good or 0:.1f} articles/s "
+        f"(first unsustained: {bad or '-'})"
+    )
+    return good or 0.0
 
 
 def main() -> int:
@@ -173,6 +202,12 @@ def main() -> int:
     parser.add_argument("--classifiers", type=int, default=1)
     parser.add_argument("--search", action="store_true", help="find the highest sustained rate")
     parser.add_argument("--max-rate", type=float, default=1600.0)
+    parser.add_argument(
+        "--linking",
+        choices=["both", "on", "off"],
+        default="both",
+        help="incident linking in the sink (WIREWATCH_LINK_INCIDENTS): both side by side (default), on, off",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.ERROR)
 
@@ -181,23 +216,18 @@ def main() -> int:
         f"window={args.window:.0f}s, {os.cpu_count()} CPUs"
     )
     print(HEADER)
+    settings = {"both": [True, False], "on": [True], "off": [False]}[args.linking]
     if not args.search:
-        print(run_trial(args.rate, args).line(), flush=True)
+        trials = [run_trial(args.rate, args, linking) for linking in settings]
+        for trial in trials:
+            print(trial.line(), flush=True)
         return 0
-    good, bad, rate = None, None, args.rate
-    while rate <= args.max_rate:
-        trial = run_trial(rate, args)
-        print(trial.line(), flush=True)
-        if not trial.sustained:
-            bad = rate
-            break
-        good, rate = rate, rate * 2
-    for _ in range(2 if good and bad else 0):
-        mid = round((good + bad) / 2, 1)  # type: ignore[operator]
-        trial = run_trial(mid, args)
-        print(trial.line(), flush=True)
-        good, bad = (mid, bad) if trial.sustained else (good, mid)
-    print(f"highest sustained rate: {good or 0:.1f} articles/s (first unsustained: {bad or '-'})")
+    found = {linking: search(args, linking) for linking in settings}
+    if len(found) == 2 and found[False]:
+        print(
+            f"sustained rate with linking / without: {found[True]:.1f} / {found[False]:.1f} "
+            f"= {found[True] / found[False]:.2f}"
+        )
     return 0
 
 

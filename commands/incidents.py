@@ -5,9 +5,13 @@ Each input line has ``id``, ``title``, ``text`` and optionally ``lang``, ``publi
 (``{"country", "admin1", "place"}``; ``admin1`` may be ``{"name", "code"}``), ``source``/``site``/
 ``url`` and ``embedding``. Lines without an embedding are encoded with the classifier's encoder
 (the vector the classifier puts on ``news.tagged.v1``), lines without categories get the model's
-labels. Linking is :class:`store.incidents.linker.Linker` over a
-:class:`~store.incidents.linker.MemoryStore`: the sink runs the same class over PostgreSQL. Every
-input line gets one output line ``{"id", "incident_id"}``, in input order.
+labels, and lines without a location are geolocated as ``wirewatch tag`` does (the classifier's
+locator; ``--no-locate`` links them without one). A location becomes the linker's through
+:func:`store.incidents.features.location_of`, the function the sink applies to the message's
+``location``, so both paths build the same :class:`~store.incidents.features.Report`. Linking is
+:class:`store.incidents.linker.Linker` over a :class:`~store.incidents.linker.MemoryStore`: the
+sink runs the same class over PostgreSQL. Every input line gets one output line
+``{"id", "incident_id"}``, in input order.
 
 ``--cache FILE`` keeps embeddings and labels (keyed by the model version and a hash of the text)
 in an ``.npz`` file, so re-running on the same file does not encode it again.
@@ -27,8 +31,9 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from classify.config import RUNTIMES
-from store.incidents.features import Location, Report, features
+from store.incidents.features import Location, Report, features, location_of
 from store.incidents.linker import link_all
+from wirewatch.contract import EventLocation
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +51,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=RUNTIMES,
         default=None,
         help="encoder runtime (default: WIREWATCH_CLASSIFY_RUNTIME, else onnx-int8)",
+    )
+    parser.add_argument(
+        "--no-locate",
+        action="store_true",
+        help="do not geolocate lines without a location (link them on text, dates and categories)",
     )
 
 
@@ -73,14 +83,37 @@ def given_categories(row: dict[str, Any]) -> frozenset[str] | None:
     return frozenset(str(v) for v in value)
 
 
-def location(row: dict[str, Any]) -> Location | None:
+def row_location(row: dict[str, Any]) -> EventLocation | None:
+    """The line's own ``location`` in the contract's shape (``admin1`` may also be a plain name)."""
     raw = row.get("location")
     if not isinstance(raw, dict):
         return None
-    admin1 = raw.get("admin1")
-    if isinstance(admin1, dict):
-        admin1 = admin1.get("code") or admin1.get("name")
-    return Location(country=raw.get("country"), admin1=admin1, place=raw.get("place"))
+    fields = dict(raw)
+    if isinstance(fields.get("admin1"), str):
+        fields["admin1"] = {"name": fields["admin1"]}
+    try:
+        return EventLocation.model_validate(fields)
+    except ValueError as exc:
+        raise SystemExit(f"line {row.get('id')!r}: location: {exc}") from exc
+
+
+def location(row: dict[str, Any]) -> Location | None:
+    """The linker's view of the line's own ``location`` (None without one)."""
+    return location_of(row_location(row))
+
+
+def event_locations(rows: Sequence[dict[str, Any]], locate: bool = True) -> list[EventLocation | None]:
+    """Each line's location: its own, else (``locate``) the classifier's locator's, as in ``wirewatch
+    tag`` (the gazetteer is loaded only when some line needs it)."""
+    found = [row_location(r) for r in rows]
+    need = [i for i, loc in enumerate(found) if loc is None and "location" not in rows[i]]
+    if locate and need:
+        from classify.command import load_locator
+
+        locator = load_locator()
+        for i in need:
+            found[i] = EventLocation.model_validate(locator.locate_fields(rows[i]))
+    return found
 
 
 def source(row: dict[str, Any]) -> str | None:
@@ -171,8 +204,12 @@ def link_rows(
     rows: Sequence[dict[str, Any]],
     embeddings: Sequence[Sequence[float] | None],
     labels: Sequence[frozenset[str]],
+    locations: Sequence[EventLocation | None] | None = None,
 ) -> list[str]:
-    """The incident id of every row, in input order."""
+    """The incident id of every row, in input order (``locations``: from :func:`event_locations`;
+    None reads only the lines' own)."""
+    if locations is None:
+        locations = [row_location(r) for r in rows]
     reports = [
         features(
             Report(
@@ -184,10 +221,10 @@ def link_rows(
                 categories=cats,
                 embedding=emb,
                 source=source(row),
-                location=location(row),
+                location=location_of(loc),
             )
         )
-        for row, emb, cats in zip(rows, embeddings, labels, strict=True)
+        for row, emb, cats, loc in zip(rows, embeddings, labels, locations, strict=True)
     ]
     store = link_all(reports, batch_size=32)
     return [store.incident_of(f.article_id) for f in reports]
@@ -202,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     if any(not i for i in ids) or len(set(ids)) != len(ids):
         raise SystemExit(f"{args.input}: every line needs a unique, non-empty id")
     embeddings, labels = model_outputs(rows, args.runtime, Path(args.cache) if args.cache else None)
-    incidents = link_rows(rows, embeddings, labels)
+    incidents = link_rows(rows, embeddings, labels, event_locations(rows, locate=not args.no_locate))
     out: IO[str] = sys.stdout if args.output == "-" else open(args.output, "w", encoding="utf-8")  # noqa: SIM115
     try:
         for article_id, incident in zip(ids, incidents, strict=True):

@@ -79,12 +79,16 @@ def run(settings: SinkSettings, stop: threading.Event, idle_exit: float | None =
     kafka = settings.kafka.for_client("wirewatch-store")
     ensure_topics(kafka, [settings.store_topic, settings.dead_letter_topic])
     metrics = ServiceMetrics("store")
+    if not settings.link_incidents:
+        log.warning("incident linking is off (WIREWATCH_LINK_INCIDENTS=false): events are stored unlinked")
     try:
         return run_consumer_service(
             "store",
             settings,
             settings.consumer,
-            TaggedArticleWriter(engine, on_stored=freshness_observer(metrics)),
+            TaggedArticleWriter(
+                engine, on_stored=freshness_observer(metrics), link_incidents=settings.link_incidents
+            ),
             stop,
             metrics=metrics,
             idle_exit=idle_exit,

@@ -20,6 +20,8 @@ class SinkSettings(ServiceSettings):
     store_poll_timeout_ms: int = Field(default=500, ge=10)
     database_statement_timeout: float = Field(default=60.0, ge=0)
     """Seconds one SQL statement of the sink may run (0: no limit); well under max.poll.interval."""
+    link_incidents: bool = True
+    """Link stored events into incidents inside the sink's transaction (``false``: store only)."""
 
     @property
     def consumer(self) -> ConsumerSettings:

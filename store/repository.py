@@ -158,14 +158,19 @@ def _version(msg: ArticleTagged) -> tuple[int, Any]:
     return (msg.article.revision, msg.classified_at)
 
 
-def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> None:
-    """Write a batch of tagged articles. Idempotent; never commits."""
+def save_batch(session: Session, batch: Sequence[ArticleTagged], link: bool = True) -> None:
+    """Write a batch of tagged articles. Idempotent; never commits.
+
+    ``link=False`` (``WIREWATCH_LINK_INCIDENTS=false``) writes articles, events and outbox rows
+    without incident linking and without its lock: the outbox rows then name no incident, and the
+    articles stay unlinked until they are next classified with linking on."""
     if not batch:
         return
     for msg in batch:
         check_storable(msg)
     newest = newest_per_article(batch)
-    lock_linking(session)  # before any row lock: see store/incidents/repository.py
+    if link:
+        lock_linking(session)  # before any row lock: see store/incidents/repository.py
     _upsert_articles(session, newest)
     session.execute(
         insert(classifications).on_conflict_do_nothing(
@@ -175,8 +180,12 @@ def save_batch(session: Session, batch: Sequence[ArticleTagged]) -> None:
     )
     fresher = _fresher_than_stored(session, newest)
     changes = _replace_events(session, fresher)
-    link_tagged(session, fresher)
-    _append_outbox(session, _with_incidents(session, changes))
+    if link:
+        link_tagged(session, fresher)
+        changes = _with_incidents(session, changes)
+    else:
+        changes = [{**c, "incident_id": None, "incident": None} for c in changes]
+    _append_outbox(session, changes)
 
 
 def _upsert_articles(session: Session, newest: Sequence[ArticleTagged]) -> None:

@@ -32,10 +32,14 @@ class TaggedArticleWriter:
     """The batch handler of the sink: decode, write in one transaction, report poison."""
 
     def __init__(
-        self, engine: Engine, on_stored: Callable[[Sequence[ArticleTagged]], None] | None = None
+        self,
+        engine: Engine,
+        on_stored: Callable[[Sequence[ArticleTagged]], None] | None = None,
+        link_incidents: bool = True,
     ) -> None:
         self._engine = engine
         self._on_stored = on_stored or (lambda stored: None)
+        self._link = link_incidents
 
     def __call__(self, batch: list[ConsumerRecord]) -> list[Failure]:
         failures: list[Failure] = []
@@ -54,7 +58,7 @@ class TaggedArticleWriter:
     def _write(self, decoded: Sequence[tuple[ConsumerRecord, ArticleTagged]]) -> list[Failure]:
         try:
             with Session(self._engine) as session, session.begin():
-                save_batch(session, [msg for _, msg in decoded])
+                save_batch(session, [msg for _, msg in decoded], link=self._link)
             self._on_stored([msg for _, msg in decoded])
             return []
         except sa_exc.SQLAlchemyError as exc:
@@ -71,7 +75,7 @@ class TaggedArticleWriter:
                 for rec, msg in decoded:
                     try:
                         with session.begin_nested():
-                            save_batch(session, [msg])
+                            save_batch(session, [msg], link=self._link)
                     except sa_exc.SQLAlchemyError as exc:
                         mapped = map_error(exc)
                         if not isinstance(mapped, PoisonMessageError):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from hypothesis import settings
 from sqlalchemy import Engine, create_engine, text
 
+from tests.support.database import drop_database
 from tests.support.paths import SHARED
 from wirewatch.settings import KafkaSettings
 
@@ -104,23 +104,7 @@ def database_url(admin_engine: Engine) -> Iterator[str]:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     url = DATABASE_URL.rsplit("/", 1)[0] + f"/{name}"
     yield url
-    _drop_database(admin_engine, name)
-
-
-def _drop_database(admin_engine: Engine, name: str) -> None:
-    # A backend of another role (the reader) may still be exiting after its client closed;
-    # WITH (FORCE) may not signal it, so give it a moment instead of failing the test.
-    from sqlalchemy.exc import DBAPIError
-
-    for attempt in range(20):
-        try:
-            with admin_engine.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            return
-        except DBAPIError:
-            if attempt == 19:
-                raise
-            time.sleep(0.25)
+    drop_database(admin_engine, name)
 
 
 @pytest.fixture

@@ -13,7 +13,10 @@ from a JSONL line in ``wirewatch incidents``); :func:`features` turns it into th
   "turbay", "modelia", "cantaritos"). They are spelled the same in both languages, so they carry
   across a translation.
 * ``days``, ``month_days``, ``event_date``: what :mod:`store.incidents.dates` reads.
-* ``categories`` and the optional ``location`` (country / admin1 / place), when the caller has them.
+* ``categories`` and the optional ``location`` (country / admin1 / place), when the caller has them:
+  :func:`location_of` reads it from the contract's :class:`~wirewatch.contract.EventLocation`, the
+  one shape both callers hold (the classifier's, on ``news.tagged.v1``; a JSONL line's ``location``,
+  as ``wirewatch tag`` writes it), so the sink and ``wirewatch incidents`` link on the same fields.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from typing import Final
 import numpy as np
 
 from store.incidents.dates import fold, read_dates
+from wirewatch.contract import EventLocation
 
 CENTROIDS_FILE: Final = Path(__file__).with_name("centroids.json")
 
@@ -53,6 +57,17 @@ class Location:
     country: str | None = None
     admin1: str | None = None
     place: str | None = None
+
+
+def location_of(found: EventLocation | None) -> Location | None:
+    """The linker's view of an event location: country, admin1 (its ISO 3166-2 code where there is
+    one, else its name: a code is the same in both languages) and place; None when nothing is known."""
+    if found is None:
+        return None
+    admin1 = (found.admin1.code or found.admin1.name) if found.admin1 is not None else None
+    if found.country is None and admin1 is None and found.place is None:
+        return None
+    return Location(country=found.country, admin1=admin1, place=found.place)
 
 
 @dataclass(frozen=True)

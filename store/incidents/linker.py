@@ -91,8 +91,9 @@ def threshold(a: Features, b: Features) -> float:
         agreed = DISAGREE
     else:
         agreed = UNKNOWN
-    if a.admin1 and b.admin1 and a.admin1 != b.admin1:
-        agreed = max(agreed, DISAGREE)
+    # A different admin1 does not raise the bar: on the dev file, with the classifier's locations,
+    # it split six true pairs (a story placed in the capital, its rewrite in the province it names)
+    # and prevented no wrong merge; the country veto above costs two and guards the rest.
     return agreed
 
 

@@ -25,7 +25,7 @@ from sqlalchemy import Row, delete, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from store.incidents.features import Features, Report, features
+from store.incidents.features import Features, Report, features, location_of
 from store.incidents.linker import MIN_SHARED_NAMES, WINDOW_DAYS, Linker, LinkPlan, Stored
 from store.tables import incident_reports, incidents
 from wirewatch.contract import ArticleTagged
@@ -40,7 +40,8 @@ def lock_linking(session: Session) -> None:
 
 
 def report_from_tagged(msg: ArticleTagged) -> Report:
-    """The linker's view of a tagged article (no ``published_at``: first sight, as in ``articles``)."""
+    """The linker's view of a tagged article (no ``published_at``: first sight, as in ``articles``),
+    with the classifier's event location (:func:`~store.incidents.features.location_of`, as offline)."""
     a = msg.article
     return Report(
         article_id=a.article_id,
@@ -51,6 +52,7 @@ def report_from_tagged(msg: ArticleTagged) -> Report:
         categories=frozenset(msg.labels),
         embedding=msg.embedding,
         source=a.source,
+        location=location_of(msg.location),
     )
 
 

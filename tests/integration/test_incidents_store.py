@@ -26,7 +26,7 @@ from tests.support.incidents import (
     VALVERDE_ES_2,
     vector,
 )
-from wirewatch.contract import ArticleTagged
+from wirewatch.contract import Admin1Ref, ArticleTagged, EventLocation
 
 pytestmark = pytest.mark.integration
 
@@ -200,6 +200,51 @@ def test_outbox_row_says_whether_an_event_opened_or_joined_an_incident(migrated_
     ]
     # The notification stays the id-only hint of migration 0003: incident details only in the outbox.
     assert [set(n) for n in notes] == [{"outbox_id"}] * 3
+
+
+def test_the_same_story_in_two_countries_is_two_incidents(migrated_engine: Engine) -> None:
+    """Regression: the sink linked without the message's location, so the same wording placed in
+    Ecuador and in Peru became one incident; the incident rows now carry the location too."""
+
+    def placed(article_id: str, country: str, admin1: Admin1Ref, place: str) -> ArticleTagged:
+        where = EventLocation(country=country, admin1=admin1, place=place, precision="city")
+        return message("es-1").model_copy(
+            update={
+                "article": message("es-1").article.model_copy(update={"article_id": article_id}),
+                "location": where,
+            }
+        )
+
+    here = placed("ec-1", "EC", Admin1Ref(name="El Oro", code="EC-O"), "Machala")
+    there = placed("pe-1", "PE", Admin1Ref(name="Tumbes", code="PE-TUM"), "Tumbes")
+    with Session(migrated_engine) as s, s.begin():
+        save_batch(s, [here])
+    with Session(migrated_engine) as s, s.begin():
+        save_batch(s, [there, here])  # redelivered beside the other country's copy
+    found = links(migrated_engine)
+    assert set(found) == {"ec-1", "pe-1"} and found["ec-1"] != found["pe-1"]
+    rows = {r["founder_article_id"]: r for r in incident_rows(migrated_engine)}
+    assert {(a, r["country"], r["admin1"], r["place"]) for a, r in rows.items()} == {
+        ("ec-1", "EC", "EC-O", "Machala"),
+        ("pe-1", "PE", "PE-TUM", "Tumbes"),
+    }
+
+
+def test_with_linking_off_the_sink_stores_events_without_incidents(
+    migrated_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from store.config import SinkSettings
+
+    monkeypatch.setenv("WIREWATCH_LINK_INCIDENTS", "false")
+    assert SinkSettings().link_incidents is False
+    assert SinkSettings.model_fields["link_incidents"].default is True
+    with Session(migrated_engine) as s, s.begin():
+        save_batch(s, [message("es-1"), message("es-2")], link=False)
+    assert links(migrated_engine) == {} and incident_rows(migrated_engine) == []
+    assert outbox(migrated_engine) == [
+        ("es-1", "kidnapping", "added", None, None),
+        ("es-2", "kidnapping", "added", None, None),
+    ]
 
 
 def test_reader_role_reads_incidents(migrated_engine: Engine) -> None:

@@ -29,6 +29,8 @@ from store.incidents.linker import (
     summarise,
     threshold,
 )
+from store.incidents.repository import report_from_tagged
+from tests.support.factories import seen, tagged
 from tests.support.incidents import (
     PAREDES_DISTRACTOR,
     T0,
@@ -38,6 +40,7 @@ from tests.support.incidents import (
     VALVERDE_FOLLOW_UP,
     vector,
 )
+from wirewatch.contract import Admin1Ref, EventLocation
 
 WEDNESDAY = date(2026, 3, 4)
 
@@ -333,6 +336,87 @@ def test_command_reads_categories_and_locations() -> None:
     assert command.given_categories({"id": "x"}) is None
     loc = command.location({"location": {"country": "EC", "admin1": {"name": "El Oro", "code": "EC-O"}}})
     assert loc == Location(country="EC", admin1="EC-O", place=None)
+    assert command.location({"location": {"country": "EC", "admin1": "El Oro"}}) == Location("EC", "El Oro")
+    assert command.location({"location": {"precision": "none"}}) is None
+    assert command.location({"id": "x"}) is None
+
+
+PLACED = EventLocation(
+    country="EC",
+    admin1=Admin1Ref(name="El Oro", code="EC-O"),
+    place="Machala",
+    lat=-3.26,
+    lon=-79.96,
+    precision="city",
+    evidence="en el barrio Las Brisas de Machala",
+)
+
+
+def test_the_sink_hands_the_linker_the_messages_location() -> None:
+    """Regression: ``report_from_tagged`` built the Report without the tagged message's location."""
+    article = seen("es-1", title=VALVERDE_ES_1[0], text=VALVERDE_ES_1[1], published_at=T0)
+    msg = tagged(article, labels=("kidnapping",)).model_copy(update={"location": PLACED})
+    report_ = report_from_tagged(msg)
+    assert report_.location == Location(country="EC", admin1="EC-O", place="Machala")
+    f = features(report_)
+    assert (f.country, f.admin1, f.place) == ("EC", "EC-O", "Machala")
+    unplaced = report_from_tagged(msg.model_copy(update={"location": EventLocation(precision="none")}))
+    assert unplaced.location is None
+    assert report_from_tagged(tagged(article)).location is None  # an older classifier: no location
+
+
+def test_the_sink_and_the_command_build_the_same_report() -> None:
+    """One article, as a tagged message in the sink and as a ``wirewatch tag``-shaped JSONL line."""
+    title, body = VALVERDE_ES_1
+    article = seen("es-1", title=title, text=body, language="es", source="efe.com", published_at=T0)
+    embedding = vector("es", "valverde", "es-1")
+    update = {"location": PLACED, "embedding": embedding}
+    msg = tagged(article, labels=("kidnapping",)).model_copy(update=update)
+    row = {
+        "id": "es-1",
+        "lang": "es",
+        "title": article.title,
+        "text": article.text,
+        "published_at": T0.isoformat(),
+        "source": "efe.com",
+        "location": PLACED.model_dump(mode="json"),
+    }
+    offline = command.event_locations([row], locate=False)
+    assert offline == [PLACED]
+    sink = report_from_tagged(msg)
+    line = Report(
+        article_id="es-1",
+        title=row["title"],
+        text=row["text"],
+        lang="es",
+        published_at=command.published_at(row),
+        categories=frozenset({"kidnapping"}),
+        embedding=embedding,
+        source=command.source(row),
+        location=command.location(row),
+    )
+    assert line == dataclasses.replace(sink, embedding=embedding)
+    same = command.link_rows([row, {**row, "id": "es-1b"}], [embedding] * 2, [frozenset({"kidnapping"})] * 2)
+    assert same[0] == same[1]
+
+
+def test_same_text_in_two_countries_stays_two_incidents() -> None:
+    """Two wire stories with the same wording and names, placed in different countries."""
+    here = report("ec-1", VALVERDE_ES_1, "es", "valverde", location=Location("EC", "EC-O", "Machala"))
+    there = report("pe-1", VALVERDE_ES_1, "es", "valverde", location=Location("PE", "PE-TUM", "Tumbes"))
+    unknown = report("xx-1", VALVERDE_ES_1, "es", "valverde")
+    assert margin(here, there) == float("-inf")
+    assert margin(here, unknown) >= 0 and margin(there, unknown) >= 0
+    store = link_all([here, there])
+    assert store.incident_of("ec-1") != store.incident_of("pe-1")
+
+
+def test_a_different_admin1_does_not_split_a_close_pair(valverde: list[Features]) -> None:
+    """The locator may place a rewrite in the province it names and the original in the capital."""
+    es, en = valverde[0], valverde[2]
+    placed = dataclasses.replace(es, country="EC", admin1="EC-O")
+    elsewhere = dataclasses.replace(en, country="EC", admin1="EC-P")
+    assert margin(placed, elsewhere) == margin(es, en) >= 0
 
 
 def test_a_crowded_neighbourhood_is_attached_not_reclustered(
