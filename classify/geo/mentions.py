@@ -15,13 +15,18 @@ from dataclasses import dataclass
 
 from classify.geo.gazetteer import Gazetteer, Place
 from classify.geo.names import (
-    ADMIN1_WORDS,
     CAPITALS_ONLY,
+    DIVISION_WORDS,
     FACILITY_BEFORE,
     LOCATIVE_BEFORE,
+    NATIONAL_BODIES,
     NEIGHBOURHOOD_HEADS,
     NOT_PLACES,
     ORIGIN_BEFORE,
+    PASSPORT_AFTER,
+    PASSPORT_BEFORE,
+    STATE_AFTER,
+    STATE_BEFORE,
     STRONG_LOCATIVE,
     fold,
     fold_word,
@@ -79,6 +84,9 @@ class Mention:
     """Only "de" before it: "pescadores de Buenaventura" (who) as often as "municipio de X"."""
     city_cue: bool = False
     """"ciudad de Durango": the town, not the state of the same name."""
+    demonym_weight: float = 0.5
+    """What a demonym says of where: a nationality in passing 0.5, a state's institution
+    ("autoridades venezolanas") 1.0 like the country's name, a person's passport 0.1."""
 
 
 def index_of(starts: list[int], offset: int) -> int:
@@ -150,6 +158,14 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
             cartel = before in _CARTEL or after in _CARTEL
             origin = before in ORIGIN_BEFORE
             weight = pos_w * (0.25 if cartel else 1.0) * (0.15 if origin else 1.0)
+            dem_w = 0.5
+            if dem:
+                if prev in PASSPORT_BEFORE or after in PASSPORT_AFTER:
+                    dem_w = 0.1
+                elif prev in STATE_BEFORE or after in STATE_AFTER:
+                    dem_w = 1.0
+                elif key in NATIONAL_BODIES:
+                    dem_w = 0.75
             if sent in event_sentences:
                 weight *= 1.5
             elif sent in court_sentences:
@@ -168,6 +184,7 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
                     start < dateline_end,
                     prev in _WEAK_LOCATIVE and before not in LOCATIVE_BEFORE,
                     before in _CITY_WORDS,
+                    dem_w,
                 )
             )
         i = j
@@ -193,21 +210,14 @@ def _plausible(
     if prev in FACILITY_BEFORE:
         return [p for p in places if p.kind == "country"]
     strong = before in STRONG_LOCATIVE
-    prev_cap = (
-        i > 0
-        and caps[i - 1]
-        and toks[i - 1].start() > sentence_start
-        and _JOINER.match(text[toks[i - 1].end() : toks[i].start()]) is not None
-    )
+    prev_cap = i > 0 and caps[i - 1] and toks[i - 1].start() > sentence_start and _joined(text, toks, i - 1)
     # "Club de Leones", "Valle de las Palmas": a capitalised word, "de" (and an article), the name.
     k = i - 2 if i >= 2 and folded[i - 1] in ("la", "las", "el", "los") else i - 1
     org_of = k >= 1 and folded[k] in ("de", "del") and caps[k - 1] and folded[k - 1] not in LOCATIVE_BEFORE
-    next_cap = (
-        j < len(toks) and caps[j] and _JOINER.match(text[toks[j - 1].end() : toks[j].start()]) is not None
-    )
+    next_cap = j < len(toks) and caps[j] and _joined(text, toks, j - 1)
     if k >= 1 and folded[k] in ("de", "del") and folded[k - 1] in NEIGHBOURHOOD_HEADS:
         return [p for p in places if p.kind == "country"]  # "Bosques de San Sebastián", "Villa de Aragón"
-    admin1_named = before in ADMIN1_WORDS and any(p.kind == "admin1" for p in places)
+    admin1_named = before in DIVISION_WORDS and any(p.kind == "admin1" for p in places)
     at_start = (
         toks[i].start() <= sentence_start + 1 or text[sentence_start : toks[i].start()].strip(' "“¿¡(') == ""
     )
@@ -232,6 +242,15 @@ def _plausible(
             continue
         kept.append(p)
     return kept
+
+
+def _joined(text: str, toks: list[re.Match[str]], k: int) -> bool:
+    """Whether token ``k`` and the next one are parts of one name ("San José", "St. Louis"),
+    not the end of a sentence and the start of the next ("... of Atlanta. The standoff")."""
+    gap = text[toks[k].end() : toks[k + 1].start()]
+    if _JOINER.match(gap) is None:
+        return False
+    return "." not in gap or len(toks[k].group()) <= 3
 
 
 def supported(mentions: list[Mention], hint: str | None) -> list[Mention]:
