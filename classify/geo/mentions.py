@@ -41,7 +41,7 @@ _JOINER = re.compile("^[ .\\-'\u2019]{0,3}\\Z")
 
 _DATELINE = re.compile(
     r"^\s*([A-ZÁÉÍÓÚÑ][\wÁÉÍÓÚÑáéíóúñ .'-]{1,40}?)\s*(?:,[^\n(]{0,40})?\s*"
-    r"(?:\((?:EFE|AP|AFP|Reuters|Europa Press|Xinhua|ANSA|dpa|DPA|Sputnik|NTN24|AFP/EFE)\)"
+    r"(?:\([^()\n]{1,30}\)"
     "|[.,]?\\s*[\u2014\u2013-]{1,2}|\\.-)"
 )
 
@@ -62,6 +62,16 @@ _COURT_CUE = re.compile(
 
 _WEAK_LOCATIVE = frozenset({"de", "del", "from", "desde", "of"})
 """Alone, "de" is as often "pescadores de Buenaventura" (who) as "municipio de X" (where)."""
+
+DECAY = 0.2
+"""How fast a name loses weight with each sentence after the lead."""
+
+DIVISION_AFTER = frozenset({"state", "province", "department", "region"})
+""""Nigeria's northern Kaduna state": after a name, the name is the division, not its capital."""
+
+COUNTY_AFTER = frozenset({"county", "condado", "parish"})
+
+_ARTICLES = frozenset({"la", "el", "los", "las", "the"})
 
 _CARTEL = frozenset({"cartel", "carteles", "tren", "clan"})
 
@@ -121,6 +131,9 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
         while sent + 1 < len(starts) and starts[sent + 1] <= start:
             sent += 1
         found = None
+        if folded[i] in _ARTICLES and " ".join(folded[i + 1 : i + 3]) in gaz.demonyms:
+            i += 1  # "La Guardia Civil" is the Spanish police, not the town of La Guardia
+            continue
         if caps[i]:
             j_max = i + 1
             while j_max < min(n, i + gaz.max_words) and _JOINER.match(
@@ -147,14 +160,13 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
         end = toks[j - 1].end()
         prev = folded[i - 1] if i > 0 else ""
         places = [gaz.places[p] for p in cands]
-        places = _plausible(places, key, text, toks, real_caps, folded, i, j, starts[sent])
+        before = _before(folded, i, gaz.demonyms)
+        places = _plausible(places, key, text, toks, real_caps, folded, i, j, starts[sent], before)
         if places or dem:
             in_title = start <= title_end
-            pos_w = (
-                2.0 if in_title else (1.6 if sent <= (1 if title_end >= 0 else 0) else 1.0 / (1 + 0.2 * sent))
-            )
+            lead = sent <= (1 if title_end >= 0 else 0)
+            pos_w = 2.0 if in_title else (1.6 if lead else 1.0 / (1 + DECAY * sent))
             after = folded[j] if j < n else ""
-            before = folded[i - 2] if i >= 2 and prev in ("de", "del", "of") else prev
             cartel = before in _CARTEL or after in _CARTEL
             origin = before in ORIGIN_BEFORE
             weight = pos_w * (0.25 if cartel else 1.0) * (0.15 if origin else 1.0)
@@ -180,7 +192,7 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
                     places,
                     dem,
                     weight,
-                    prev in LOCATIVE_BEFORE,
+                    prev in LOCATIVE_BEFORE or before in STRONG_LOCATIVE,
                     start < dateline_end,
                     prev in _WEAK_LOCATIVE and before not in LOCATIVE_BEFORE,
                     before in _CITY_WORDS,
@@ -201,12 +213,13 @@ def _plausible(
     i: int,
     j: int,
     sentence_start: int,
+    before: str,
 ) -> list[Place]:
     """Drop readings a name can hardly have here: a small town that is also a common word, a
     surname ("Fernando Rosales"), a neighbourhood or building ("colonia Miravalle")."""
     single = j - i == 1
     prev = folded[i - 1] if i > 0 else ""
-    before = folded[i - 2] if i >= 2 and prev in ("de", "del", "of") else prev
+    after = folded[j] if j < len(folded) else ""
     if prev in FACILITY_BEFORE:
         return [p for p in places if p.kind == "country"]
     strong = before in STRONG_LOCATIVE
@@ -217,7 +230,12 @@ def _plausible(
     next_cap = j < len(toks) and caps[j] and _joined(text, toks, j - 1)
     if k >= 1 and folded[k] in ("de", "del") and folded[k - 1] in NEIGHBOURHOOD_HEADS:
         return [p for p in places if p.kind == "country"]  # "Bosques de San Sebastián", "Villa de Aragón"
-    admin1_named = before in DIVISION_WORDS and any(p.kind == "admin1" for p in places)
+    admin1_named = (before in DIVISION_WORDS or after in DIVISION_AFTER) and any(
+        p.kind == "admin1" for p in places
+    )
+    if after in COUNTY_AFTER:
+        # "Fayette County", "Wayne county": a county, neither the town nor a division of its name.
+        return [p for p in places if p.kind == "country"]
     at_start = (
         toks[i].start() <= sentence_start + 1 or text[sentence_start : toks[i].start()].strip(' "“¿¡(') == ""
     )
@@ -242,6 +260,17 @@ def _plausible(
             continue
         kept.append(p)
     return kept
+
+
+def _before(folded: list[str], i: int, demonyms: dict[str, str]) -> str:
+    """The word that says what the name at ``i`` is, past "de"/"of" and a demonym: "municipio de
+    X" -> municipio, "la ciudad argentina de X" and "the Mexican city of X" -> ciudad, city."""
+    prev = folded[i - 1] if i > 0 else ""
+    if prev not in ("de", "del", "of") or i < 2:
+        return prev
+    if folded[i - 2] in demonyms and i >= 3:
+        return folded[i - 3]
+    return folded[i - 2]
 
 
 def _joined(text: str, toks: list[re.Match[str]], k: int) -> bool:
