@@ -123,6 +123,10 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
     dateline = _DATELINE.match(text[title_end + 1 :] if title_end >= 0 else text)
     dateline_end = (title_end + 1 + dateline.end(1)) if dateline else -1
     out: list[Mention] = []
+    body_keys: frozenset[str] = frozenset()
+    if caps is not real_caps:
+        first_body = next((k for k, t in enumerate(toks) if t.start() > title_end), len(toks))
+        body_keys = _capitalised_runs(toks[first_body:], folded[first_body:])
     sent = 0
     i = 0
     n = len(toks)
@@ -147,7 +151,7 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
                 if key in CAPITALS_ONLY and not text[start : toks[j - 1].end()].replace(".", "").isupper():
                     continue
                 cands = gaz.lookup(key)
-                dem = gaz.demonyms.get(key) if j - i <= 2 else None
+                dem = gaz.demonyms.get(key) if j - i <= 3 else None
                 if cands or dem:
                     found = (j, key, cands, dem)
                     break
@@ -162,6 +166,15 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
         places = [gaz.places[p] for p in cands]
         before = _before(folded, i, gaz.demonyms)
         places = _plausible(places, key, text, toks, real_caps, folded, i, j, starts[sent], before)
+        if dem and places:
+            # "One Canadian and 16 Americans": the nationality, not Canadian, Texas.
+            places = [p for p in places if p.kind != "city" or p.population >= 100_000]
+        inferred = any(caps[x] and not real_caps[x] for x in range(i, j))
+        placed = prev in _TITLE_LOCATIVE or (before != prev and before in LOCATIVE_BEFORE)
+        if places and inferred and not placed and key not in body_keys:
+            # A word of an all-lower-case headline ("... hombre asesinado ..."): a town only when
+            # the body names it too or "en" stands before it; a country or division stays.
+            places = [p for p in places if p.kind != "city"]
         if places or dem:
             in_title = start <= title_end
             lead = sent <= (1 if title_end >= 0 else 0)
@@ -260,6 +273,24 @@ def _plausible(
             continue
         kept.append(p)
     return kept
+
+
+_TITLE_LOCATIVE = frozenset({"en", "in", "at", "near", "cerca", "hacia"})
+
+
+def _capitalised_runs(toks: list[re.Match[str]], folded: list[str]) -> frozenset[str]:
+    """Every run of capitalised words, as lookup keys, with each of its sub-runs."""
+    out: set[str] = set()
+    run: list[str] = []
+    for t, f in [*zip(toks, folded, strict=True), (None, "")]:
+        if t is not None and t.group()[0].isupper():
+            run.append(f)
+            continue
+        for a in range(len(run)):
+            for b in range(a + 1, min(len(run), a + 6) + 1):
+                out.add(" ".join(run[a:b]))
+        run = []
+    return frozenset(out)
 
 
 def _before(folded: list[str], i: int, demonyms: dict[str, str]) -> str:

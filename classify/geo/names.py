@@ -74,6 +74,14 @@ _ES_DEMONYMS: Final[dict[str, str]] = {
     "pakistan": "PK",
     "sirian": "SY",
     "iraquí": "IQ",
+    "israelí": "IL",
+    "palestin": "PS",
+    "ucranian": "UA",
+    "iraní": "IR",
+    "egipci": "EG",
+    "jamaiquin": "JM",
+    "australian": "AU",
+    "sudafrican": "ZA",
 }
 """Spanish demonym stems; the endings -o/-a/-os/-as (or -e/-es, -ol/-ola/-oles) are added."""
 
@@ -116,6 +124,21 @@ _EN_DEMONYMS: Final[dict[str, str]] = {
     "Cameroonian": "CM",
     "Malian": "ML",
     "Nigerien": "NE",
+    "American": "US",
+    "Israeli": "IL",
+    "Palestinian": "PS",
+    "Ukrainian": "UA",
+    "Iranian": "IR",
+    "Egyptian": "EG",
+    "Saudi": "SA",
+    "Lebanese": "LB",
+    "Somali": "SO",
+    "Ethiopian": "ET",
+    "Ghanaian": "GH",
+    "Jamaican": "JM",
+    "Australian": "AU",
+    "South African": "ZA",
+    "Turkish": "TR",
 }
 
 
@@ -181,6 +204,8 @@ def demonyms() -> dict[str, str]:
         out.pop(word, None)
     for name, cc in _NATIONAL_BODIES.items():
         out[fold(name)] = cc
+        if name.isupper() and name.isalpha():
+            out[" ".join(fold(name))] = cc  # "F.B.I." folds to "f b i"
     return out
 
 
@@ -290,7 +315,7 @@ capital capitalina capitalino capitalinas capitalinos capitalinos
 """"la capital", "policías capitalinos": the country's capital, once the country is known."""
 
 LOCAL_NEWS_CUES: Final = _folded("""
-estadio stadium policía policias police fiscalía fiscal prosecutor municipal alcalde mayor gobernador governor
+estadio stadium municipio funcionario policía policias police fiscalía fiscal prosecutor municipal alcalde mayor gobernador governor
 ministerio ministro sheriff ejército army gendarmería carabineros cárcel prison penitenciaria
 juez judge banco diputados congreso senado presidente president comunal vecinos
 """)
