@@ -64,6 +64,12 @@ _WEAK_LOCATIVE = frozenset({"de", "del", "from", "desde", "of"})
 """Alone, "de" is as often "pescadores de Buenaventura" (who) as "municipio de X" (where)."""
 
 DECAY = 0.2
+
+BODY_WEIGHT = 0.75
+"""What a country's own police or court body says of where (a demonym in passing says 0.5)."""
+
+LONE_TOWN = 50_000
+"""Below this, a town in a country nothing else in the text names needs more than "en"."""
 """How fast a name loses weight with each sentence after the lead."""
 
 DIVISION_AFTER = frozenset({"state", "province", "department", "region"})
@@ -190,7 +196,7 @@ def find_mentions(gaz: Gazetteer, text: str, title_end: int) -> list[Mention]:
                 elif prev in STATE_BEFORE or after in STATE_AFTER:
                     dem_w = 1.0
                 elif key in NATIONAL_BODIES:
-                    dem_w = 0.75
+                    dem_w = BODY_WEIGHT
             if sent in event_sentences:
                 weight *= 1.5
             elif sent in court_sentences:
@@ -315,7 +321,9 @@ def _joined(text: str, toks: list[re.Match[str]], k: int) -> bool:
 
 def supported(mentions: list[Mention], hint: str | None) -> list[Mention]:
     """Drop readings of small towns and divisions in countries nothing else in the text points
-    to: "Papá" is not a town in Hungary, "Vecinos" not one in Spain."""
+    to: "Papá" is not a town in Hungary, "Vecinos" not one in Spain. "en" before the name keeps a
+    reading, unless it is a small town and the text names another country ("en La Matanza" in a
+    story of the "policía bonaerense" is not Peru's La Matanza)."""
     support: dict[str, set[str]] = defaultdict(set)
     for m in mentions:
         if m.demonym:
@@ -323,6 +331,11 @@ def supported(mentions: list[Mention], hint: str | None) -> list[Mention]:
         for p in m.candidates:
             if p.kind == "country" or (p.kind == "city" and p.population >= 200_000):
                 support[p.country].add(m.key)
+    named = {m.demonym for m in mentions if m.demonym} | {
+        p.country for m in mentions for p in m.candidates if p.kind == "country"
+    }
+    if hint:
+        named.add(hint)
     kept = []
     for m in mentions:
         keys_by_country = {p.country for p in m.candidates if p.kind != "country"}
@@ -338,7 +351,7 @@ def supported(mentions: list[Mention], hint: str | None) -> list[Mention]:
             for p in m.candidates
             if p.kind == "country"
             or p.country in backed
-            or m.locative
+            or (m.locative and (p.kind != "city" or p.population >= LONE_TOWN or not named - {p.country}))
             or (p.kind == "city" and p.population >= 200_000)
             or (p.kind == "admin1" and len(keys_by_country) == 1)
         ]

@@ -85,6 +85,48 @@ _ES_DEMONYMS: Final[dict[str, str]] = {
 }
 """Spanish demonym stems; the endings -o/-a/-os/-as (or -e/-es, -ol/-ola/-oles) are added."""
 
+_ES_REGIONAL_DEMONYMS: Final[dict[str, str]] = {
+    "bonaerens": "AR",
+    "santafesin": "AR",
+    "tucuman": "AR",
+    "mendocin": "AR",
+    "rosarin": "AR",
+    "neuquin": "AR",
+    "regiomontan": "MX",
+    "chilang": "MX",
+    "sinaloens": "MX",
+    "jalisciens": "MX",
+    "michoacan": "MX",
+    "guerrerens": "MX",
+    "tamaulipec": "MX",
+    "veracruzan": "MX",
+    "oaxaqueñ": "MX",
+    "chihuahuens": "MX",
+    "sonorens": "MX",
+    "guayaquileñ": "EC",
+    "quiteñ": "EC",
+    "manabit": "EC",
+    "caleñ": "CO",
+    "bogotan": "CO",
+    "antioqueñ": "CO",
+    "barranquiller": "CO",
+    "caraqueñ": "VE",
+    "zulian": "VE",
+    "marabin": "VE",
+    "limeñ": "PE",
+    "cusqueñ": "PE",
+    "chalac": "PE",
+    "cruceñ": "BO",
+    "paceñ": "BO",
+    "cochabambin": "BO",
+    "santiaguin": "CL",
+    "tegucigalpens": "HN",
+    "sampedran": "HN",
+}
+"""Demonyms of provinces and cities that belong to one country only ("la localidad bonaerense
+de ...", "un comerciante cruceño"): they say the country, as a national demonym does.
+("cordobés", "porteño", "cartagenero" are left out: two countries have the place.)"""
+
 _EN_DEMONYMS: Final[dict[str, str]] = {
     "Ecuadorian": "EC",
     "Ecuadoran": "EC",
@@ -187,13 +229,15 @@ _NATIONAL_BODIES: Final[dict[str, str]] = {
 """A country's own police, army and courts (names no other country uses): where they act, the
 story is, as with "autoridades venezolanas". Read like a demonym of full weight."""
 
-NATIONAL_BODIES: Final = frozenset(fold(name) for name in _NATIONAL_BODIES)
+NATIONAL_BODIES: Final = frozenset(fold(name) for name in _NATIONAL_BODIES) | frozenset(
+    " ".join(fold(name)) for name in _NATIONAL_BODIES if name.isupper() and name.isalpha()
+)
 
 
 def demonyms() -> dict[str, str]:
     """Folded demonym -> ISO alpha-2, Spanish (lower case in text) and English."""
     out: dict[str, str] = {}
-    for stem, cc in _ES_DEMONYMS.items():
+    for stem, cc in (_ES_DEMONYMS | _ES_REGIONAL_DEMONYMS).items():
         for form in _spanish_forms(stem):
             out[fold(form)] = cc
     for name, cc in _EN_DEMONYMS.items():
@@ -315,7 +359,8 @@ capital capitalina capitalino capitalinas capitalinos capitalinos
 """"la capital", "policías capitalinos": the country's capital, once the country is known."""
 
 LOCAL_NEWS_CUES: Final = _folded("""
-estadio stadium municipio funcionario policía policias police fiscalía fiscal prosecutor municipal alcalde mayor gobernador governor
+estadio stadium municipio funcionario policía policias police fiscalía fiscal prosecutor
+municipal alcalde mayor gobernador governor
 ministerio ministro sheriff ejército army gendarmería carabineros cárcel prison penitenciaria
 juez judge banco diputados congreso senado presidente president comunal vecinos
 """)
