@@ -5,16 +5,22 @@
 
 1. **Mentions** (``mentions.py``). Every run of capitalised words that names a country,
    first-level division or town (longest match first, accents and case ignored), and every
-   demonym ("ecuatoriano", "Nigerian"). Names of people and organisations that collide with
-   small towns are dropped by context: a capitalised neighbour ("Fernando Rosales"), a stop
-   list of common words.
+   demonym ("ecuatoriano", "Nigerian", "bonaerense") or national police/court body ("Guardia
+   Civil", "FBI"), weighed by the word beside it: "autoridades venezolanas" (a state's own
+   institution) counts like the country's name, "ciudadanos colombianos" (a passport) hardly.
+   Names of people and organisations that collide with small towns are dropped by context: a
+   capitalised neighbour ("Fernando Rosales"), a stop list of common words, "county"/"state"
+   after the name, a lower-case headline word the body does not name.
 2. **Readings.** Each mention's candidates are scored by kind and population and by support
    from the rest of the text: countries and divisions named elsewhere, demonyms, the hint, and
-   towns near each other. "Quevedo" next to "Los Ríos" is Ecuador's, "San José" follows the
-   country the text is about, "Niger State" is Nigeria's.
+   towns near each other (a division is supported by a town in it). "Quevedo" next to "Los
+   Ríos" is Ecuador's, "San José" follows the country the text is about, "Niger State" is
+   Nigeria's, "Georgia" beside "Atlanta" is the US state. A name never supports itself.
 3. **The event.** Mentions are weighted by where they stand (title and first sentence first, a
    dateline less, "cártel de Sinaloa" hardly), and by a locative word before them ("en",
-   "municipio de"); the country with most weight wins, then the division, then the town in it.
+   "municipio de", "city of"); the country with most weight wins (the nationality of the
+   story's people, however often repeated, counts about once), then the division, then the
+   town in it.
 
 Deterministic (no randomness, ties broken by text position) and pure: nothing here does I/O.
 """
