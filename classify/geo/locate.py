@@ -5,16 +5,22 @@
 
 1. **Mentions** (``mentions.py``). Every run of capitalised words that names a country,
    first-level division or town (longest match first, accents and case ignored), and every
-   demonym ("ecuatoriano", "Nigerian"). Names of people and organisations that collide with
-   small towns are dropped by context: a capitalised neighbour ("Fernando Rosales"), a stop
-   list of common words.
+   demonym ("ecuatoriano", "Nigerian", "bonaerense") or national police/court body ("Guardia
+   Civil", "FBI"), weighed by the word beside it: "autoridades venezolanas" (a state's own
+   institution) counts like the country's name, "ciudadanos colombianos" (a passport) hardly.
+   Names of people and organisations that collide with small towns are dropped by context: a
+   capitalised neighbour ("Fernando Rosales"), a stop list of common words, "county"/"state"
+   after the name, a lower-case headline word the body does not name.
 2. **Readings.** Each mention's candidates are scored by kind and population and by support
    from the rest of the text: countries and divisions named elsewhere, demonyms, the hint, and
-   towns near each other. "Quevedo" next to "Los Ríos" is Ecuador's, "San José" follows the
-   country the text is about, "Niger State" is Nigeria's.
+   towns near each other (a division is supported by a town in it). "Quevedo" next to "Los
+   Ríos" is Ecuador's, "San José" follows the country the text is about, "Niger State" is
+   Nigeria's, "Georgia" beside "Atlanta" is the US state. A name never supports itself.
 3. **The event.** Mentions are weighted by where they stand (title and first sentence first, a
    dateline less, "cártel de Sinaloa" hardly), and by a locative word before them ("en",
-   "municipio de"); the country with most weight wins, then the division, then the town in it.
+   "municipio de", "city of"); the country with most weight wins (the nationality of the
+   story's people, however often repeated, counts about once), then the division, then the
+   town in it.
 
 Deterministic (no randomness, ties broken by text position) and pure: nothing here does I/O.
 """
@@ -150,14 +156,14 @@ def _read(gaz: Gazetteer, mentions: list[Mention], hint: str | None) -> list[Pla
     """The reading of each mention: its candidates scored by prior and by what the *other*
     names in the text support (a name never supports itself: "Trujillo" the Venezuelan state
     does not vouch for Trujillo the Venezuelan town)."""
-    named_countries: dict[str, float] = defaultdict(float)
+    named_countries: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     named_admin1: dict[str, set[str]] = defaultdict(set)
     for m in mentions:
         if m.demonym:
-            named_countries[m.demonym] += 0.5
+            named_countries[m.demonym][m.key] += m.demonym_weight
         for p in m.candidates:
             if p.kind == "country":
-                named_countries[p.country] += 1.0
+                named_countries[p.country][m.key] += 1.0
             elif p.kind == "admin1" and p.admin1:
                 named_admin1[p.admin1].add(m.key)
     readings: list[Place | None] = [None] * len(mentions)
@@ -167,7 +173,8 @@ def _read(gaz: Gazetteer, mentions: list[Mention], hint: str | None) -> list[Pla
             best, best_score = None, -math.inf
             for p in m.candidates:
                 s = _prior(p)
-                s += 3.0 * min(named_countries.get(p.country, 0.0), 2.0)
+                named = named_countries.get(p.country, {})
+                s += 3.0 * min(sum(v for k, v in named.items() if k != m.key), 2.0)
                 if hint and p.country == hint:
                     s += HINT_BONUS
                 if p.kind == "city" and p.admin1 and named_admin1.get(p.admin1, set()) - {m.key}:
@@ -177,6 +184,13 @@ def _read(gaz: Gazetteer, mentions: list[Mention], hint: str | None) -> list[Pla
                         continue
                     if r.country == p.country:
                         s += 1.0
+                        if (
+                            p.kind == "admin1"
+                            and r.kind == "city"
+                            and r.admin1 == p.admin1
+                            and not any(q.kind == "country" and q.country == p.country for q in m.candidates)
+                        ):
+                            s += 6.0  # "a Georgia house ... northeast of Atlanta": the state
                         if r.admin1 and r.admin1 == p.admin1 and p.kind == "city":
                             s += 1.0
                         if r.kind == "city" and p.kind == "city" and distance_km(r, p) < 150:
@@ -212,7 +226,7 @@ def _read(gaz: Gazetteer, mentions: list[Mention], hint: str | None) -> list[Pla
 
 def _prior(p: Place) -> float:
     if p.kind == "country":
-        return 9.0
+        return 12.0
     if p.kind == "admin1":
         return 6.0
     return 1.0 + math.log10(p.population + 10) * 0.8
@@ -225,13 +239,20 @@ def _decide(
     gaz: Gazetteer, text: str, mentions: list[Mention], readings: list[Place | None], hint: str | None
 ) -> Location:
     country_score: dict[str, float] = defaultdict(float)
+    said: dict[str, list[float]] = defaultdict(list)
     for m, r in zip(mentions, readings, strict=True):
         foreign_dateline = m.dateline and hint is not None and r is not None and r.country != hint
         w = m.weight * (0.25 if foreign_dateline else 0.8 if m.dateline else 1.0)
         if r is not None:
             country_score[r.country] += w * (1.2 if m.locative else 1.0)
         elif m.demonym:
-            country_score[m.demonym] += 0.5 * w
+            said[m.demonym].append(m.demonym_weight * w)
+    for cc, scores in said.items():
+        # The nationality of the story's people, told again and again ("un empresario español
+        # ... el español ... la policía española"), is one fact: the strongest mention counts,
+        # the repeats little.
+        scores.sort(reverse=True)
+        country_score[cc] += scores[0] + 0.25 * sum(scores[1:])
     if all(r is None for r in readings) and not _demonyms_place_it(mentions):
         return _local_news(gaz, text, hint) if hint and hint in gaz.countries else NOWHERE
     if not country_score:
@@ -398,8 +419,8 @@ def _demonyms_place_it(mentions: list[Mention]) -> bool:
     capitalised one (English, or part of a name)."""
     counts: dict[str, int] = defaultdict(int)
     for m in mentions:
-        if m.demonym:
-            counts[m.demonym] += 1
+        if m.demonym and m.demonym_weight > 0.1:
+            counts[m.demonym] += 2 if m.demonym_weight >= 1.0 else 1
             if m.key.endswith("s") or m.surface[:1].isupper():
                 counts[m.demonym] += 1  # a plural, English, or a name ("Ejército Mexicano")
     return any(n >= 2 for n in counts.values())

@@ -74,8 +74,58 @@ _ES_DEMONYMS: Final[dict[str, str]] = {
     "pakistan": "PK",
     "sirian": "SY",
     "iraquí": "IQ",
+    "israelí": "IL",
+    "palestin": "PS",
+    "ucranian": "UA",
+    "iraní": "IR",
+    "egipci": "EG",
+    "jamaiquin": "JM",
+    "australian": "AU",
+    "sudafrican": "ZA",
 }
 """Spanish demonym stems; the endings -o/-a/-os/-as (or -e/-es, -ol/-ola/-oles) are added."""
+
+_ES_REGIONAL_DEMONYMS: Final[dict[str, str]] = {
+    "bonaerens": "AR",
+    "santafesin": "AR",
+    "tucuman": "AR",
+    "mendocin": "AR",
+    "rosarin": "AR",
+    "neuquin": "AR",
+    "regiomontan": "MX",
+    "chilang": "MX",
+    "sinaloens": "MX",
+    "jalisciens": "MX",
+    "michoacan": "MX",
+    "guerrerens": "MX",
+    "tamaulipec": "MX",
+    "veracruzan": "MX",
+    "oaxaqueñ": "MX",
+    "chihuahuens": "MX",
+    "sonorens": "MX",
+    "guayaquileñ": "EC",
+    "quiteñ": "EC",
+    "manabit": "EC",
+    "caleñ": "CO",
+    "bogotan": "CO",
+    "antioqueñ": "CO",
+    "barranquiller": "CO",
+    "caraqueñ": "VE",
+    "zulian": "VE",
+    "marabin": "VE",
+    "limeñ": "PE",
+    "cusqueñ": "PE",
+    "chalac": "PE",
+    "cruceñ": "BO",
+    "paceñ": "BO",
+    "cochabambin": "BO",
+    "santiaguin": "CL",
+    "tegucigalpens": "HN",
+    "sampedran": "HN",
+}
+"""Demonyms of provinces and cities that belong to one country only ("la localidad bonaerense
+de ...", "un comerciante cruceño"): they say the country, as a national demonym does.
+("cordobés", "porteño", "cartagenero" are left out: two countries have the place.)"""
 
 _EN_DEMONYMS: Final[dict[str, str]] = {
     "Ecuadorian": "EC",
@@ -116,6 +166,21 @@ _EN_DEMONYMS: Final[dict[str, str]] = {
     "Cameroonian": "CM",
     "Malian": "ML",
     "Nigerien": "NE",
+    "American": "US",
+    "Israeli": "IL",
+    "Palestinian": "PS",
+    "Ukrainian": "UA",
+    "Iranian": "IR",
+    "Egyptian": "EG",
+    "Saudi": "SA",
+    "Lebanese": "LB",
+    "Somali": "SO",
+    "Ethiopian": "ET",
+    "Ghanaian": "GH",
+    "Jamaican": "JM",
+    "Australian": "AU",
+    "South African": "ZA",
+    "Turkish": "TR",
 }
 
 
@@ -131,10 +196,48 @@ def _spanish_forms(stem: str) -> list[str]:
     return [stem + e for e in ("o", "a", "os", "as")]
 
 
+_NATIONAL_BODIES: Final[dict[str, str]] = {
+    "FBI": "US",
+    "NYPD": "US",
+    "LAPD": "US",
+    "Border Patrol": "US",
+    "Scotland Yard": "GB",
+    "Guardia Civil": "ES",
+    "Mossos": "ES",
+    "Ertzaintza": "ES",
+    "Audiencia Nacional": "ES",
+    "Sedena": "MX",
+    "Semar": "MX",
+    "SSPC": "MX",
+    "INEGI": "MX",
+    "Gaula": "CO",
+    "Dijín": "CO",
+    "Sijín": "CO",
+    "Cicpc": "VE",
+    "Sebin": "VE",
+    "FANB": "VE",
+    "GNB": "VE",
+    "OIJ": "CR",
+    "Dirincri": "PE",
+    "PNP": "PE",
+    "Carabineros": "CL",
+    "FELCC": "BO",
+    "FELCN": "BO",
+    "Dinased": "EC",
+    "EFCC": "NG",
+}
+"""A country's own police, army and courts (names no other country uses): where they act, the
+story is, as with "autoridades venezolanas". Read like a demonym of full weight."""
+
+NATIONAL_BODIES: Final = frozenset(fold(name) for name in _NATIONAL_BODIES) | frozenset(
+    " ".join(fold(name)) for name in _NATIONAL_BODIES if name.isupper() and name.isalpha()
+)
+
+
 def demonyms() -> dict[str, str]:
     """Folded demonym -> ISO alpha-2, Spanish (lower case in text) and English."""
     out: dict[str, str] = {}
-    for stem, cc in _ES_DEMONYMS.items():
+    for stem, cc in (_ES_DEMONYMS | _ES_REGIONAL_DEMONYMS).items():
         for form in _spanish_forms(stem):
             out[fold(form)] = cc
     for name, cc in _EN_DEMONYMS.items():
@@ -143,6 +246,10 @@ def demonyms() -> dict[str, str]:
     # Ambiguous or too common as words: "china" (the country), "chino" (a name), "cubana" ...
     for word in ("china", "chinas", "chino", "chinos"):
         out.pop(word, None)
+    for name, cc in _NATIONAL_BODIES.items():
+        out[fold(name)] = cc
+        if name.isupper() and name.isalpha():
+            out[" ".join(fold(name))] = cc  # "F.B.I." folds to "f b i"
     return out
 
 
@@ -200,6 +307,28 @@ hospital
 """``<head> de [la] <name>``: a neighbourhood, station or building named after a place
 ("Bosques de San Sebastián", "Metro Villa de Aragón"), never the place itself."""
 
+STATE_BEFORE: Final = _folded("""
+autoridades autoridad gobierno gobiernos presidente presidenta mandatario mandataria policia
+ejercito fiscalia regimen fuerzas militares justicia congreso senado armada marina tropas
+cancilleria ministerio estado guardia gendarmeria canciller
+""")
+STATE_AFTER: Final = _folded("""
+authorities authority government president police army military troops forces officials
+prosecutors navy court courts
+""")
+""""autoridades venezolanas", "el presidente venezolano", "Nigerian troops": a demonym that names
+a state's own institution says where they act, as much as the country's name would."""
+
+PASSPORT_BEFORE: Final = _folded("""
+ciudadano ciudadana ciudadanos ciudadanas nacionalidad origen turista turistas migrante
+migrantes connacional connacionales compatriota compatriotas
+""")
+PASSPORT_AFTER: Final = _folded("""
+citizen citizens national nationals tourist tourists migrant migrants
+""")
+""""dos ciudadanos colombianos", "de nacionalidad nicaragüense", "a Canadian citizen": whose
+passport, not where it happened."""
+
 ORIGIN_BEFORE: Final = _folded("""
 oriundo oriunda oriundos oriundas originario originaria originarios originarias natural
 naturales native vecino vecina vecinos vecinas
@@ -230,13 +359,20 @@ capital capitalina capitalino capitalinas capitalinos capitalinos
 """"la capital", "policías capitalinos": the country's capital, once the country is known."""
 
 LOCAL_NEWS_CUES: Final = _folded("""
-policía policias police fiscalía fiscal prosecutor municipal alcalde mayor gobernador governor
+estadio stadium municipio funcionario policía policias police fiscalía fiscal prosecutor
+municipal alcalde mayor gobernador governor
 ministerio ministro sheriff ejército army gendarmería carabineros cárcel prison penitenciaria
 juez judge banco diputados congreso senado presidente president comunal vecinos
 """)
 """Words of local news: with a country hint and no place named, the story is the outlet's
 country's (a police report that names only a street); a film review stays ``none``."""
 """Words that put the event inside a city: a street, a neighbourhood, a rural sub-division."""
+
+DIVISION_WORDS: Final = _folded("""
+estado state provincia province departamento department region community comunidad
+""")
+""""estado de Sinaloa", "state of Mexico": before a name, the name is the division (never the
+town or the country of the same name). Articles and "de" alone say nothing of the kind."""
 
 ADMIN1_WORDS: Final = _folded("""
 estado state provincia province departamento department región region comunidad community
