@@ -85,8 +85,38 @@ def make_consumer(
     config.update(overrides)
     consumer = KafkaConsumer(**config)
     if topic_names:
+        await_partition_metadata(consumer, topic_names)
         consumer.subscribe(list(topic_names), listener=listener)
     return consumer
+
+
+METADATA_WAIT_SECONDS = 30.0
+"""How long a new consumer waits for its topics' partitions to be known before it joins."""
+
+
+def await_partition_metadata(
+    consumer: KafkaConsumer, topic_names: Iterable[str], timeout: float = METADATA_WAIT_SECONDS
+) -> bool:
+    """Wait until the consumer's metadata lists a partition for every topic; False on timeout.
+
+    A consumer that joins its group before it knows the topic's partitions (a topic created a
+    moment ago, as every stage does at first start) is assigned nothing and relies on a later
+    metadata update to rejoin. kafka-python can lose that update while the join is in flight
+    (the KAFKA-3949 race), leaving the consumer assigned nothing for as long as it lives: the
+    end-to-end test saw exactly that under load. Knowing the partitions first makes the first
+    assignment the right one. A topic that still does not exist (creation off, an operator yet
+    to create it) is logged and joined anyway: the rejoin path is then the only one left.
+    """
+    deadline = time.monotonic() + timeout
+    pending = list(dict.fromkeys(topic_names))
+    while True:
+        pending = [t for t in pending if not consumer.partitions_for_topic(t)]
+        if not pending:
+            return True
+        if time.monotonic() >= deadline:
+            log.warning("no partitions known yet for %s; joining the group anyway", ", ".join(pending))
+            return False
+        time.sleep(0.2)
 
 
 def make_admin(kafka: KafkaSettings, **overrides: Any) -> KafkaAdminClient:

@@ -1,4 +1,4 @@
-"""Topic creation on the real broker (issue 11, item 1).
+"""Topic creation on the real broker (issue 11, item 1), and consumers joining a new topic.
 
 Every stage calls ``ensure_topics`` at start; it used to ask for one replica,
 so on a multi-broker cluster the first pod created unreplicated topics.
@@ -7,14 +7,16 @@ so on a multi-broker cluster the first pod created unreplicated topics.
 from __future__ import annotations
 
 import dataclasses
+import time
 import uuid
 
 import pytest
 from kafka import KafkaAdminClient
 from kafka.admin import ConfigResource, ConfigResourceType
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import InvalidReplicationFactorError
 
-from wirewatch.kafka import ensure_topics, make_admin
+from wirewatch.kafka import await_partition_metadata, ensure_topics, make_admin, make_consumer
 from wirewatch.settings import KafkaSettings
 
 pytestmark = pytest.mark.integration
@@ -75,3 +77,47 @@ def test_with_creation_off_nothing_is_created(kafka_settings: KafkaSettings) -> 
         admin.close()
     ensure_topics(kafka_settings, [name], partitions=1)  # exists now: nothing missing, nothing created
     assert ensure_topics(managed, [name]) == []
+
+
+class _Assignments(ConsumerRebalanceListener):
+    def __init__(self) -> None:
+        self.seen: list[set[int]] = []
+
+    def on_partitions_revoked(self, _revoked: object) -> None:
+        pass
+
+    def on_partitions_assigned(self, assigned) -> None:  # type: ignore[no-untyped-def]
+        self.seen.append({tp.partition for tp in assigned})
+
+
+def test_a_consumer_of_a_new_topic_is_assigned_its_partitions_on_first_join(
+    kafka_settings: KafkaSettings, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Regression: a consumer joined before it knew a just-created topic's partitions, was assigned
+    # nothing, and depended on a later metadata update to rejoin; kafka-python can lose that update
+    # (the end-to-end test's services then sat idle on a busy machine). The first assignment must
+    # be the whole topic.
+    name = _name("join")
+    ensure_topics(kafka_settings, [name], partitions=3)
+    listener = _Assignments()
+    with caplog.at_level("WARNING", logger="kafka.coordinator.assignors"):
+        consumer = make_consumer(kafka_settings, f"test-join-{uuid.uuid4().hex[:8]}", name, listener=listener)
+        try:
+            deadline = time.monotonic() + 60
+            while not listener.seen and time.monotonic() < deadline:
+                consumer.poll(timeout_ms=500)
+        finally:
+            consumer.close()
+    assert listener.seen, "the consumer never joined its group"
+    assert listener.seen[0] == {0, 1, 2}
+    assert "No partition metadata" not in caplog.text
+
+
+def test_waiting_for_a_topic_that_does_not_exist_gives_up(kafka_settings: KafkaSettings) -> None:
+    consumer = make_consumer(kafka_settings, f"test-wait-{uuid.uuid4().hex[:8]}")
+    try:
+        started = time.monotonic()
+        assert await_partition_metadata(consumer, [_name("absent")], timeout=1.0) is False
+        assert time.monotonic() - started < 30
+    finally:
+        consumer.close()
