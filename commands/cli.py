@@ -11,7 +11,7 @@ from wirewatch.errors import EX_CONFIG, ConfigError
 
 # subcommand -> (module, function adding arguments, function running, help)
 SUBCOMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "poll": ("ingest.command", "add_arguments", "run", "run the feed poller"),
+    "poll": ("ingest.command", "add_poll_arguments", "run_poll", "run the feed poller"),
     "classify": ("classify.command", "add_classify_arguments", "run_classify", "run the classifier service"),
     "store": ("store.command", "add_store_arguments", "run_store", "run the PostgreSQL sink service"),
     "tag": ("classify.command", "add_tag_arguments", "run_tag", "classify a JSONL file offline"),

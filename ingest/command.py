@@ -1,8 +1,10 @@
 """``wirewatch poll [--once] [--dry-run] [--feeds FILE]``: wiring the poller to the real world.
 
 Builds the settings, the feeds list, the state, the fetcher and the publisher
-(Kafka, or JSON lines on stdout with ``--dry-run``), then runs one cycle or
-runs until SIGTERM. This is the only module of ``ingest`` that prints; it
+(Kafka, or JSON lines on stdout with ``--dry-run``), then runs one cycle
+(:func:`poll_once`) or the service until SIGTERM (:func:`run`). Same shape as
+the other stages: ``run_poll(args)`` is the command-line adapter, ``run(settings,
+stop)`` the service. This is the only module of ``ingest`` that prints; it
 connects to nothing itself (Kafka is :mod:`ingest.publisher`'s, lazily).
 
 Exit codes: 0 when the poller ran (broken feeds are reported, not fatal);
@@ -39,7 +41,7 @@ from wirewatch.settings import load_settings
 log = logging.getLogger(__name__)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_poll_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--once", action="store_true", help="poll every feed once, then exit")
     parser.add_argument(
         "--dry-run",
@@ -55,7 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--topic", default=None, help="topic to produce to (default $WIREWATCH_POLL_TOPIC)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run_poll(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     overrides = {
         key: value
         for key, value in (("feeds", args.feeds), ("state_dir", args.state_dir), ("poll_topic", args.topic))
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     if args.once:
         report = poll_once(settings, dry_run=args.dry_run)
         return 0 if report is not None else EX_TEMPFAIL
-    return poll_forever(settings, stop_on_signals(), dry_run=args.dry_run)
+    return run(settings, stop or stop_on_signals(), dry_run=args.dry_run)
 
 
 def poll_once(
@@ -94,13 +96,14 @@ def poll_once(
     return report
 
 
-def poll_forever(
+def run(
     settings: PollerSettings,
     stop: threading.Event,
     *,
     dry_run: bool = False,
     publisher: Publisher | None = None,
 ) -> int:
+    """The poller service: cycle after cycle until ``stop`` is set, with metrics and health."""
     metrics = ServiceMetrics("poll")
     poller = build_poller(settings, dry_run=dry_run, publisher=publisher, metrics=metrics)
     if isinstance(poller.publisher, KafkaPublisher):
@@ -137,9 +140,9 @@ def build_poller(
             JsonLinesPublisher(out or sys.stdout)
             if dry_run
             else KafkaPublisher(
-                settings.kafka(client_id="wirewatch-poll"),
+                settings.kafka.for_client("wirewatch-poll"),
                 settings.poll_topic,
-                settings.kafka_topic_partitions,
+                settings.kafka.topic_partitions,
             )
         )
     health = FeedHealth(metrics, silent_after=settings.poll_silent_after)

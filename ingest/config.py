@@ -1,6 +1,6 @@
 """Settings of the feed poller (``WIREWATCH_*`` environment variables).
 
-Built once in :func:`ingest.command.run` and passed down whole: the
+Built once in :func:`ingest.command.run_poll` and passed down whole: the
 :class:`~ingest.fetch.Fetcher` reads the ``fetch_*`` fields, ``user_agent`` and
 ``allow_private_addresses``, the :class:`~ingest.poller.Poller` the ``poll_*``
 ones; no other module restates a field or its default. Nothing reads the

@@ -65,11 +65,6 @@ class KafkaSettings:
         """The same settings for a client that names itself ``client_id`` (broker logs, quotas)."""
         return dataclasses.replace(self, client_id=client_id)
 
-    def __call__(self, client_id: str = "wirewatch") -> KafkaSettings:
-        """``settings.kafka(client_id=...)``: the form ``ingest/command.py`` still uses; prefer
-        :meth:`for_client` (kept until that module moves, which another change owns)."""
-        return self.for_client(client_id)
-
     def client_config(self) -> dict[str, Any]:
         """Keyword arguments common to KafkaProducer, KafkaConsumer and KafkaAdminClient."""
         config: dict[str, Any] = {
@@ -134,11 +129,6 @@ class ServiceSettings(BaseSettings):
     """How often a consumer service refreshes its kafka_consumergroup_lag series."""
     stall_after_seconds: float = Field(default=600.0, ge=0)
     """/healthz fails when a consumer loop made no progress this long while its group has lag (0: off)."""
-
-    @property
-    def kafka_topic_partitions(self) -> int:
-        """``kafka.topic_partitions`` under the name ``ingest/command.py`` still reads (see ``__call__``)."""
-        return self.kafka.topic_partitions
 
     @classmethod
     def settings_customise_sources(

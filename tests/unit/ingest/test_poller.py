@@ -275,10 +275,10 @@ def test_a_feed_that_goes_silent_is_flagged_and_recovers(
 def test_cli_arguments() -> None:
     import argparse
 
-    from ingest.command import add_arguments
+    from ingest.command import add_poll_arguments
 
     parser = argparse.ArgumentParser()
-    add_arguments(parser)
+    add_poll_arguments(parser)
     args = parser.parse_args(["--once", "--dry-run", "--feeds", "x.yaml"])
     assert (args.once, args.dry_run, args.feeds, args.state_dir, args.topic) == (
         True,
