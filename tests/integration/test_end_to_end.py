@@ -112,7 +112,9 @@ def test_feed_to_database_row(
             assert all(t.is_alive() for t in threads), "a service died"
             time.sleep(0.5)
         else:
-            pytest.fail("the articles never reached PostgreSQL")
+            # Say where they stopped: a group with lag on its topic never consumed it.
+            lag = measure_lag(kafka_settings, {classify_group: [raw], store_group: [tagged]})
+            pytest.fail(f"the articles never reached PostgreSQL; consumer lag:\n{lag.format_table()}")
     finally:
         stop.set()
         for t in threads:
