@@ -26,13 +26,12 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from kafka import KafkaProducer
 from kafka.consumer.fetcher import ConsumerRecord
 
 from classify.labels import Prediction, TaggerProtocol, TagInput
 from wirewatch.contract import ArticleSeen, ArticleTagged, EventLocation, decode_seen, encode, utcnow
 from wirewatch.errors import PoisonMessageError, RetriableError
-from wirewatch.kafka import Failure, produce_all
+from wirewatch.kafka import Failure, RenewingProducer, produce_all
 from wirewatch.logging import record_ref
 
 log = logging.getLogger(__name__)
@@ -52,7 +51,7 @@ class TaggingHandler:
     def __init__(
         self,
         tagger: TaggerProtocol,
-        producer: KafkaProducer,
+        producer: RenewingProducer,
         output_topic: str,
         on_inference: Callable[[int, float], None] | None = None,
         locator: Locator | None = None,

@@ -46,8 +46,9 @@ from wirewatch.settings import KafkaSettings
 log = logging.getLogger(__name__)
 
 
-def make_producer(kafka: KafkaSettings, **overrides: Any) -> KafkaProducer:
-    """An idempotent producer that waits for all in-sync replicas (acks=all)."""
+def make_producer(kafka: KafkaSettings, **overrides: Any) -> RenewingProducer:
+    """An idempotent producer that waits for all in-sync replicas (acks=all), renewed after a
+    failed delivery (:class:`RenewingProducer`)."""
     config: dict[str, Any] = {
         **kafka.client_config(),
         "acks": "all",
@@ -58,7 +59,60 @@ def make_producer(kafka: KafkaSettings, **overrides: Any) -> KafkaProducer:
         "delivery_timeout_ms": 30_000,
     }
     config.update(overrides)
-    return KafkaProducer(**config)
+    return RenewingProducer(lambda: KafkaProducer(**config))
+
+
+class RenewingProducer:
+    """A ``KafkaProducer`` that :func:`produce_all` replaces after a failed delivery.
+
+    When the broker is away longer than ``delivery_timeout_ms``, kafka-python 3.0's idempotent
+    producer can keep a batch that never completes: every later ``flush`` then times out ("Timeout
+    waiting for future") although the broker is back (the broker-restart fault test saw the poller
+    retry for minutes). The Java client bumps the producer epoch there; here the producer is
+    dropped and the next send makes a fresh one (a new producer id). Callers re-send the whole set,
+    which idempotent consumers downstream make harmless. Not thread-safe, like its users' loops.
+    """
+
+    def __init__(self, factory: Callable[[], KafkaProducer]) -> None:
+        self._factory = factory
+        self._producer: KafkaProducer | None = factory()  # at start, a broker that is down raises here
+        self.renewals = 0
+
+    @property
+    def current(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._factory()
+        return self._producer
+
+    def send(self, topic: str, **kwargs: Any) -> Any:
+        return self.current.send(topic, **kwargs)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.current.flush(timeout=timeout)
+
+    def renew(self) -> None:
+        """Drop the producer without waiting for what it holds; the next send makes a new one."""
+        old, self._producer = self._producer, None
+        if old is not None:
+            self.renewals += 1
+            log.warning("dropping the Kafka producer after a failed delivery; the next send makes a new one")
+            _discard(old)
+
+    def close(self, timeout: float | None = None) -> None:
+        old, self._producer = self._producer, None
+        if old is not None:
+            old.close(timeout=timeout)
+
+
+def _discard(producer: KafkaProducer) -> None:
+    try:
+        producer.close(timeout=0)
+    except KafkaError:
+        # close() flushes first and raises while a batch is stuck, before it stops its sender
+        # thread: stop that directly, so a long outage does not leak a thread per renewal.
+        sender = getattr(producer, "_sender", None)
+        if sender is not None:
+            sender.force_close()
 
 
 def make_consumer(
@@ -169,7 +223,7 @@ def ensure_topics(
 
 
 def produce_all(
-    producer: KafkaProducer,
+    producer: RenewingProducer | KafkaProducer,
     topic: str,
     messages: Sequence[tuple[str | None, bytes]],
     timeout: float = 30.0,
@@ -177,9 +231,9 @@ def produce_all(
 ) -> None:
     """Send keyed messages and return only once the broker acknowledged every one.
 
-    Raises :class:`RetriableError` if any send fails or times out; the caller
-    then retries the whole set (the idempotent producer and idempotent
-    consumers downstream make a re-send harmless).
+    Raises :class:`RetriableError` if any send fails or times out, after renewing a
+    :class:`RenewingProducer`; the caller then retries the whole set (the idempotent
+    producer and idempotent consumers downstream make a re-send harmless).
     """
     futures = []
     try:
@@ -197,6 +251,8 @@ def produce_all(
         for future in futures:
             future.get(timeout=timeout)
     except KafkaError as exc:
+        if isinstance(producer, RenewingProducer):
+            producer.renew()
         raise RetriableError(f"producing to {topic} failed: {exc!r}") from exc
 
 
@@ -214,7 +270,9 @@ BatchHandler = Callable[[list[ConsumerRecord]], list[Failure]]
 class DeadLetterPublisher:
     """Writes poison records to ``news.dlq.v1`` with their origin and the reason."""
 
-    def __init__(self, producer: KafkaProducer, stage: str, topic: str = topics.DEAD_LETTER) -> None:
+    def __init__(
+        self, producer: RenewingProducer | KafkaProducer, stage: str, topic: str = topics.DEAD_LETTER
+    ) -> None:
         self._producer = producer
         self._stage = stage
         self._topic = topic
