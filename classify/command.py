@@ -85,14 +85,18 @@ def run(
     stop: threading.Event,
     idle_exit: float | None = None,
     tagger: TaggerProtocol | None = None,
+    locator: ArticleLocator | None = None,
 ) -> int:
     """The classifier service: until ``stop`` is set (or ``idle_exit`` seconds pass without messages).
 
     Every stage's service has this shape, ``run(settings, stop)``; ``run_classify`` is the
-    command line's adapter (settings from the environment, stop on SIGTERM).
+    command line's adapter (settings from the environment, stop on SIGTERM). ``tagger`` and
+    ``locator`` are loaded here unless given: a process that runs other services on threads (the
+    demo) loads them first, so their seconds of CPU-bound loading do not starve the other
+    services' Kafka clients while those join their groups.
     """
     tagger = tagger or load_tagger(settings)
-    locator = load_locator()
+    locator = locator or load_locator()
     kafka = settings.kafka.for_client("wirewatch-classify")
     ensure_topics(
         kafka, [settings.classify_input_topic, settings.classify_output_topic, settings.dead_letter_topic]

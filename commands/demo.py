@@ -55,6 +55,7 @@ def write_feeds_file(folder: Path, base_url: str, target: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    from classify.command import load_locator, load_tagger
     from classify.command import run as run_classifier
     from classify.config import ClassifierSettings
     from commands.lag import configured_groups
@@ -97,10 +98,17 @@ def run(args: argparse.Namespace) -> int:
         print(f"poller exited with {EX_TEMPFAIL}")
         return EX_TEMPFAIL
 
+    # The model and the gazetteer load before the services start: seconds of CPU-bound loading
+    # on one thread starve the other service's Kafka client while it joins its group.
+    tagger, locator = load_tagger(classifier_settings), load_locator()
     stop = threading.Event()
     workers = [
         threading.Thread(
-            target=run_classifier, args=(classifier_settings, stop), name="classify", daemon=True
+            target=run_classifier,
+            args=(classifier_settings, stop),
+            kwargs={"tagger": tagger, "locator": locator},
+            name="classify",
+            daemon=True,
         ),
         threading.Thread(target=run_sink, args=(sink_settings, stop), name="store", daemon=True),
     ]

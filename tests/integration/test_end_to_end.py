@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from classify.command import load_locator, load_tagger
 from classify.command import run as run_classifier
 from classify.config import ClassifierSettings
 from store.command import run as run_sink
@@ -97,8 +98,17 @@ def test_feed_to_database_row(
     )
     monkeypatch.setenv("WIREWATCH_DATABASE_URL", database_url)
     sink = SinkSettings(**common, store_topic=tagged, store_group=store_group)
+    # Loaded before any service starts, as each stage's own process would have it: loading is CPU
+    # bound for seconds, and on a busy 2-core machine it starved the sink's Kafka client while the
+    # sink joined its group (it was dropped from the group and consumed nothing).
+    model, locator = load_tagger(classifier), load_locator()
     threads = [
-        threading.Thread(target=run_classifier, args=(classifier, stop), daemon=True),
+        threading.Thread(
+            target=run_classifier,
+            args=(classifier, stop),
+            kwargs={"tagger": model, "locator": locator},
+            daemon=True,
+        ),
         threading.Thread(target=run_sink, args=(sink, stop), daemon=True),
     ]
     for t in threads:
