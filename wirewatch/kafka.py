@@ -14,6 +14,9 @@ The loop is the one place that decides when an offset is committed:
 * Any other exception is a bug and propagates: the process dies, and because
   nothing was committed the batch is redelivered after restart. Idempotent
   writes downstream make the redelivery harmless.
+* Between batches a :class:`~wirewatch.fetch_watchdog.FetchWatchdog`, when given, looks for
+  assigned partitions the client stopped fetching although records wait, and the loop
+  re-seeks them, or renews the consumer when a re-seek did not help.
 * ``BatchLoop.last_progress`` is the last time the loop either committed a batch
   or found nothing to do; a loop that retries forever, or hangs inside the
   handler, stops moving it (the service's liveness check reads it).
@@ -39,6 +42,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from wirewatch import topics
 from wirewatch.contract import DeadLetter, encode
 from wirewatch.errors import PoisonMessageError, RetriableError, WirewatchError
+from wirewatch.fetch_watchdog import FetchWatchdog
 from wirewatch.logging import record_ref
 from wirewatch.retry import Backoff
 from wirewatch.settings import KafkaSettings
@@ -313,6 +317,8 @@ class LoopObserver:
 
     def record_failed(self, reason: str) -> None: ...
 
+    def fetch_stalled(self, remedy: str, partitions: int) -> None: ...
+
 
 class BatchLoop:
     """consume -> process -> dead-letter -> commit, until ``stop`` is set.
@@ -332,8 +338,12 @@ class BatchLoop:
         backoff: Backoff | None = None,
         observer: LoopObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        watchdog: FetchWatchdog | None = None,
+        renew_consumer: Callable[[], KafkaConsumer] | None = None,
     ) -> None:
         self._consumer = consumer
+        self._watchdog = watchdog
+        self._renew_consumer = renew_consumer
         self._handler = handler
         self._dead_letters = dead_letters
         self._max_records = max_records
@@ -358,6 +368,7 @@ class BatchLoop:
 
     def run_once(self, stop: threading.Event | None = None) -> int:
         """Poll and process one batch; returns how many records it handled (0 when idle or retrying)."""
+        self._check_fetching()
         try:
             polled = self._consumer.poll(timeout_ms=self._poll_timeout_ms, max_records=self._max_records)
         except KafkaError as exc:
@@ -373,6 +384,8 @@ class BatchLoop:
             return 0
         self._poll_backoff.reset()
         batch = [rec for recs in polled.values() for rec in recs]
+        if self._watchdog is not None:
+            self._watchdog.saw(polled)
         if not batch:
             self.last_progress = self._clock()  # caught up on what this member owns: nothing is stuck
             return 0
@@ -397,6 +410,27 @@ class BatchLoop:
         self.processed += len(batch)
         self._observer.batch_done(len(batch), len(failures), time.monotonic() - started)
         return len(batch)
+
+    def _check_fetching(self) -> None:
+        """Apply the watchdog's remedy to partitions that stopped fetching (see wirewatch.fetch_watchdog)."""
+        watchdog = self._watchdog
+        stall = watchdog.check(self._consumer) if watchdog is not None else None
+        if watchdog is None or stall is None:
+            return
+        factory = self._renew_consumer if stall.remedy == "renew" else None
+        self._observer.fetch_stalled("reseek" if factory is None else "renew", len(stall.partitions))
+        if factory is None:
+            log.warning("no records polled for %s although records wait; re-seeking them", stall.describe())
+            for tp in stall.partitions:
+                self._consumer.seek(tp, stall.positions[tp])
+            return
+        log.warning("still no records polled for %s after a re-seek; renewing the consumer", stall.describe())
+        try:
+            self._consumer.close()
+        except KafkaError as exc:
+            log.warning("closing the stalled consumer failed: %r", exc)
+        self._consumer = factory()
+        watchdog.forget()
 
     def _rewind(self, batch: list[ConsumerRecord]) -> None:
         """Seek every partition of the batch back to its first record, so it is read again."""

@@ -74,6 +74,12 @@ class ServiceMetrics:
             ["service"],
             registry=self.registry,
         )
+        self.fetch_stalls = Counter(
+            "wirewatch_fetch_stalls_total",
+            "Partitions found not fetching while records waited, by remedy (reseek, renew)",
+            ["service", "remedy"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "wirewatch_batch_size",
             "Records per processed batch",

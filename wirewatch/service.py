@@ -26,9 +26,11 @@ from collections.abc import Callable, Iterable
 from types import FrameType
 from typing import Any
 
+from kafka import KafkaConsumer
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import TopicPartition
 
+from wirewatch.fetch_watchdog import FetchWatchdog
 from wirewatch.kafka import LoopObserver
 from wirewatch.lag import measure_lag
 from wirewatch.metrics import ServiceMetrics
@@ -81,6 +83,9 @@ class MetricsObserver(LoopObserver):
     def record_failed(self, reason: str) -> None:
         self._m.records_failed.labels(self._m.service, reason).inc()
 
+    def fetch_stalled(self, remedy: str, partitions: int) -> None:
+        self._m.fetch_stalls.labels(self._m.service, remedy).inc(partitions)
+
 
 class AssignmentTracker(ConsumerRebalanceListener):
     """Readiness from the group protocol itself: true between an assignment and the next revocation.
@@ -104,6 +109,10 @@ class AssignmentTracker(ConsumerRebalanceListener):
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
         self.partitions = frozenset(assigned)
         self._member = True
+        log.info(
+            "assigned %s",
+            ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(self.partitions)) or "nothing",
+        )
 
     def ready(self) -> bool:
         return self._member
@@ -216,9 +225,11 @@ def run_consumer_service(
     kafka = settings.kafka.for_client(f"wirewatch-{service}")
     group, topic = consumer.group, consumer.topic
     tracker = AssignmentTracker()
-    kafka_consumer = make_consumer(
-        kafka, group, topic, listener=tracker, max_poll_records=consumer.batch_size
-    )
+
+    def new_consumer() -> KafkaConsumer:
+        return make_consumer(kafka, group, topic, listener=tracker, max_poll_records=consumer.batch_size)
+
+    kafka_consumer = new_consumer()
     own_producer = producer is None
     producer = make_producer(kafka) if own_producer else producer
     lag = LagReporter(kafka, group, topic, metrics, stop, settings.lag_report_seconds)
@@ -229,6 +240,8 @@ def run_consumer_service(
         max_records=consumer.batch_size,
         poll_timeout_ms=consumer.poll_timeout_ms,
         observer=MetricsObserver(metrics),
+        watchdog=FetchWatchdog(),
+        renew_consumer=new_consumer,
     )
     metrics.add_readiness_check("kafka", lag.broker_reachable)
     for name, check in (readiness or {}).items():

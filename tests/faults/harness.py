@@ -239,8 +239,10 @@ class Pipeline:
             elif time.monotonic() - stable[1] >= settle:
                 log.info("drained: %s after %.1fs of stream", last, self.server.elapsed)
                 return
+        report = self.lag()
+        table = report.format_table() if report else "lag unknown"
         raise AssertionError(
-            f"pipeline did not drain: {last}\n{self.faults.describe()}\n{self.supervisor.tails()}"
+            f"pipeline did not drain: {last}\n{table}\n{self.faults.describe()}\n{self.supervisor.tails()}"
         )
 
     def verdict(self, entries: Iterable[Entry] | None = None, **options: object) -> Verdict:

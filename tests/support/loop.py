@@ -17,34 +17,56 @@ Rec = namedtuple("Rec", "topic partition offset key value")
 
 
 class FakeConsumer:
-    """Serves records from a list, honours seek(), records commits."""
+    """Serves records from a list, honours seek(), records commits.
+
+    Partitions in ``stuck`` serve nothing, as a client whose fetch state broke would; a seek
+    unsticks them unless ``seek_unsticks`` is off.
+    """
 
     def __init__(self, records: list[Rec]) -> None:
         self.records = records
-        self.position = {TopicPartition(r.topic, r.partition): 0 for r in records}
+        self.positions = {TopicPartition(r.topic, r.partition): 0 for r in records}
         self.commits: list[dict] = []
+        self.stuck: set[TopicPartition] = set()
+        self.seek_unsticks = True
+        self.seeks: list[tuple[TopicPartition, int]] = []
+        self.closed = False
 
     def poll(self, timeout_ms: int, max_records: int) -> dict:
         out: dict = {}
-        for tp, pos in self.position.items():
+        for tp, pos in self.positions.items():
+            if tp in self.stuck:
+                continue
             recs = [r for r in self.records if (r.topic, r.partition) == tuple(tp) and r.offset >= pos]
             recs = recs[:max_records]
             if recs:
                 out[tp] = recs
-                self.position[tp] = recs[-1].offset + 1
+                self.positions[tp] = recs[-1].offset + 1
         return out
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
-        self.position[tp] = offset
+        self.positions[tp] = offset
+        self.seeks.append((tp, offset))
+        if self.seek_unsticks:
+            self.stuck.discard(tp)
+
+    def position(self, tp: TopicPartition, timeout_ms: int | None = None) -> int:
+        return self.positions[tp]
+
+    def end_offsets(self, partitions: list, timeout_ms: int | None = None) -> dict:
+        return {
+            tp: 1 + max((r.offset for r in self.records if (r.topic, r.partition) == tuple(tp)), default=-1)
+            for tp in partitions
+        }
 
     def assignment(self) -> set:
-        return set(self.position)
+        return set(self.positions)
 
     def commit(self, offsets: dict) -> None:
         self.commits.append({tp: meta.offset for tp, meta in offsets.items()})
 
     def close(self) -> None:
-        pass
+        self.closed = True
 
 
 class FakeDeadLetters:

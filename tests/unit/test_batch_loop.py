@@ -145,4 +145,4 @@ def test_dead_letter_outage_holds_the_batch() -> None:
     )
     loop.run_once()
     assert consumer.commits == []
-    assert consumer.position[TopicPartition("t", 0)] == 0
+    assert consumer.positions[TopicPartition("t", 0)] == 0

@@ -58,7 +58,7 @@ def test_the_worker_loop_moves_past_the_bad_article_instead_of_crash_looping() -
     loop = BatchLoop(consumer, TaggingHandler(PickyTagger(), RecordingProducer(), "tagged"), dead)  # type: ignore[arg-type]
     assert loop.run_once() == 2
     assert [f.record.offset for f in dead.published] == [1]
-    assert consumer.commits == [{next(iter(consumer.position)): 2}]
+    assert consumer.commits == [{next(iter(consumer.positions)): 2}]
 
 
 def test_a_single_bad_article_is_dead_lettered() -> None:

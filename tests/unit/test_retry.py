@@ -51,4 +51,4 @@ def test_the_batch_loop_survives_a_day_long_database_outage() -> None:
         pass
     assert len(clock.waits) > 5_000  # thousands of held attempts (the old code died at ~1,024)
     assert max(clock.waits) <= 15.0
-    assert consumer.commits == [{next(iter(consumer.position)): 3}]  # held, then stored, never dropped
+    assert consumer.commits == [{next(iter(consumer.positions)): 3}]  # held, then stored, never dropped
