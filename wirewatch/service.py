@@ -167,11 +167,11 @@ class LagReporter:
         group: str,
         topic: str,
         metrics: ServiceMetrics,
-        stop: threading.Event,
         interval: float = 15.0,
     ) -> None:
         self._kafka, self._group, self._topic = kafka, group, topic
-        self._metrics, self._stop, self._interval = metrics, stop, interval
+        self._metrics, self._interval = metrics, interval
+        self._closed = threading.Event()
         self.last_ok: float | None = None
         self.last_lag: int | None = None
         self._thread = threading.Thread(target=self._run, name=f"{metrics.service}-lag", daemon=True)
@@ -187,8 +187,13 @@ class LagReporter:
                 self.last_ok = time.monotonic()
             except Exception:  # lag is informative; a failed measurement must not stop the service
                 log.debug("lag measurement failed", exc_info=True)
-            if self._stop.wait(self._interval):
+            if self._closed.wait(self._interval):
                 return
+
+    def close(self) -> None:
+        """Stop measuring (the service loop ended, by a signal or by ``--idle-exit``)."""
+        self._closed.set()
+        self._thread.join(timeout=5)
 
     def broker_reachable(self) -> bool:
         """Readiness: the broker answered within the last three measurement intervals."""
@@ -232,7 +237,7 @@ def run_consumer_service(
     kafka_consumer = new_consumer()
     own_producer = producer is None
     producer = make_producer(kafka) if own_producer else producer
-    lag = LagReporter(kafka, group, topic, metrics, stop, settings.lag_report_seconds)
+    lag = LagReporter(kafka, group, topic, metrics, settings.lag_report_seconds)
     loop = BatchLoop(
         kafka_consumer,
         handler,
@@ -257,6 +262,7 @@ def run_consumer_service(
         loop.run(stop, idle_exit_after=idle_exit)
     finally:
         metrics.up.labels(service).set(0)
+        lag.close()
         loop.close()
         if own_producer:
             producer.close(timeout=10)
