@@ -414,8 +414,10 @@ class BatchLoop:
     def _check_fetching(self) -> None:
         """Apply the watchdog's remedy to partitions that stopped fetching (see wirewatch.fetch_watchdog)."""
         watchdog = self._watchdog
-        stall = watchdog.check(self._consumer) if watchdog is not None else None
-        if watchdog is None or stall is None:
+        if watchdog is None:
+            return
+        stall = watchdog.check(self._consumer)
+        if stall is None:
             return
         factory = self._renew_consumer if stall.remedy == "renew" else None
         self._observer.fetch_stalled("reseek" if factory is None else "renew", len(stall.partitions))

@@ -47,9 +47,8 @@ class Remembering:
         return [self._done[item.id] for item in items]
 
 
-@pytest.mark.timeout(
-    900
-)  # two runtimes over ~250 articles: about a minute idle, several on a busy 2-core machine
+# Two runtimes over ~250 articles: about a minute on an idle machine, several on a busy 2-core one.
+@pytest.mark.timeout(900)
 def test_serving_runtime_keeps_the_fp32_labels_on_real_news(shared_dir: Path) -> None:
     """The int8 fast path against the fp32 model: the same labels on (almost) every real article.
 
