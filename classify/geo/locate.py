@@ -45,6 +45,7 @@ from classify.geo.names import (
     fold_word,
     words,
 )
+from classify.geo.subject import about_a_work
 
 Precision = Literal["none", "country", "admin1", "city", "sub-city"]
 
@@ -121,6 +122,8 @@ def locate(gaz: Gazetteer, title: str, text: str, hint: str | None = None) -> Lo
     body = text[:MAX_TEXT_CHARS]
     full = f"{head}\n{body}" if head else body
     title_end = len(head) if head else -1
+    if about_a_work(full):
+        return NOWHERE
     mentions = find_mentions(gaz, full, title_end)
     hint = hint.upper() if hint else None
     if hint and hint in gaz.countries:

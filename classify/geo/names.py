@@ -111,6 +111,7 @@ _ES_REGIONAL_DEMONYMS: Final[dict[str, str]] = {
     "antioqueñ": "CO",
     "barranquiller": "CO",
     "caraqueñ": "VE",
+    "chavist": "VE",  # chavismo is Venezuela's ruling movement
     "zulian": "VE",
     "marabin": "VE",
     "limeñ": "PE",
@@ -210,6 +211,8 @@ _NATIONAL_BODIES: Final[dict[str, str]] = {
     "Semar": "MX",
     "SSPC": "MX",
     "INEGI": "MX",
+    "Policía Ministerial": "MX",
+    "ministeriales": "MX",  # "agentes ministeriales": the state prosecutors' police
     "Gaula": "CO",
     "Dijín": "CO",
     "Sijín": "CO",
