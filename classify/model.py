@@ -189,11 +189,19 @@ class OnnxRunner:
     def __init__(self, path: Path, name: str, threads: int | None, batch_size: int) -> None:
         import onnxruntime as ort
 
+        from classify.onnx_export import UNFUSED
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(
+            str(path),
+            options,
+            providers=["CPUExecutionProvider"],
+            # The export leaves Add + LayerNormalization unfused on purpose (onnx_export.fuse).
+            disabled_optimizers=UNFUSED,
+        )
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.name = name
         self.batch_size = batch_size
