@@ -41,7 +41,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from safetensors.numpy import load_file
@@ -183,25 +183,33 @@ class TorchStack:
             return states.numpy()
 
 
+def open_session(path: Path, threads: int | None, optimized_to: Path | None = None) -> Any:
+    """An ONNX Runtime CPU session on a serving graph (``optimized_to``: also write the graph as
+    the session optimised it, for tests)."""
+    import onnxruntime as ort
+
+    from classify.onnx_export import UNFUSED
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0
+    options.inter_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if optimized_to is not None:
+        options.optimized_model_filepath = str(optimized_to)
+    return ort.InferenceSession(
+        str(path),
+        options,
+        providers=["CPUExecutionProvider"],
+        # The export leaves Add + LayerNormalization unfused on purpose (onnx_export.fuse).
+        disabled_optimizers=UNFUSED,
+    )
+
+
 class OnnxRunner:
     """An ONNX Runtime session on the fused fp32 or the per-channel int8 export of the encoder."""
 
     def __init__(self, path: Path, name: str, threads: int | None, batch_size: int) -> None:
-        import onnxruntime as ort
-
-        from classify.onnx_export import UNFUSED
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or 0
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(
-            str(path),
-            options,
-            providers=["CPUExecutionProvider"],
-            # The export leaves Add + LayerNormalization unfused on purpose (onnx_export.fuse).
-            disabled_optimizers=UNFUSED,
-        )
+        self.session = open_session(path, threads)
         self.inputs = [i.name for i in self.session.get_inputs()]
         self.name = name
         self.batch_size = batch_size

@@ -198,7 +198,8 @@ def fuse(raw: Path, out: Path, config: dict) -> dict[str, int]:
 
     options = FusionOptions("bert")
     # ORT's fused SkipLayerNormalization kernel ran 6x slower than Add + LayerNormalization on
-    # this project's CPUs (0.32 vs 0.056 ms per 264-token call, 17% of the int8 encoder's time).
+    # this project's 2-core Xeon (AVX-512): 0.32 vs 0.056 ms per 264-token call, 17% of the int8
+    # encoder's time. Sessions keep ORT from fusing them again at load (UNFUSED).
     options.enable_skip_layer_norm = False
     options.enable_bias_skip_layer_norm = False
     with warnings.catch_warnings():

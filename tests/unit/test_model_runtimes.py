@@ -23,7 +23,7 @@ import numpy as np
 
 from classify.backbone import ensure_backbone, model_cache_root, served_backbone, tuned_from
 from classify.labels import LABELS, TagInput
-from classify.model import ARTIFACT_DIR, Encoder, Tagger
+from classify.model import ARTIFACT_DIR, Encoder, Tagger, open_session
 from classify.onnx_export import FP32_FILE, INT8_FILE, OnnxBuildError, ensure_onnx, stale_builds
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -103,6 +103,22 @@ def test_int8_graph_keeps_the_feed_forward_outputs_in_fp32() -> None:
     assert ops["MatMul"] == layers  # FFN output projections, fp32
     recipe = json.loads((folder / "recipe.json").read_text())
     assert len(recipe["kept_fp32"]) == layers
+
+
+@pytest.mark.parametrize("file", [FP32_FILE, INT8_FILE])
+def test_served_sessions_keep_residual_add_and_layernorm_apart(file: str, tmp_path: Path) -> None:
+    # ORT's fused SkipLayerNormalization was 6x slower than the two plain ops on this CPU
+    # (README "Serving runtime"): neither the export nor the session's own optimiser may fuse them.
+    import onnx
+
+    encoder, tap = _served()
+    folder = ensure_onnx(encoder, tap=tap)
+    open_session(folder / file, threads=1, optimized_to=tmp_path / "optimized.onnx")
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"), load_external_data=False)
+    ops = Counter(n.op_type for n in optimized.graph.node)
+    layers = json.loads((encoder / "config.json").read_text())["num_hidden_layers"]
+    assert ops["SkipLayerNormalization"] == 0
+    assert ops["LayerNormalization"] >= 2 * layers
 
 
 def test_onnx_build_is_reused_and_readable_by_other_users() -> None:
