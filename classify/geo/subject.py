@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Final
 
+from classify.geo.names import fold_word
+
 _WORK_WORDS: Final = re.compile(
     r"\b(films?|filmes?|movies?|pel[ií]culas?|thrillers?|westerns?|starring|netflix"
     r"|hollywood|box office|taquilla|actress(?:es)?|actriz|actrices|screenplay"
@@ -30,5 +32,5 @@ has three or more, no event report more than two (a robbery "como de película",
 
 def about_a_work(text: str) -> bool:
     """True when ``text`` (title and body) reads as a piece about a film, song, book or artwork."""
-    found = [w.lower().replace("í", "i").replace("ó", "o") for w in _WORK_WORDS.findall(text)]
+    found = [fold_word(w) for w in _WORK_WORDS.findall(text)]
     return len(found) >= MIN_WORDS and len(set(found)) >= MIN_DISTINCT
