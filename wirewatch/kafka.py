@@ -43,6 +43,7 @@ from wirewatch import topics
 from wirewatch.contract import DeadLetter, encode
 from wirewatch.errors import PoisonMessageError, RetriableError, WirewatchError
 from wirewatch.fetch_watchdog import FetchWatchdog
+from wirewatch.group_consumer import GroupConsumer
 from wirewatch.logging import record_ref
 from wirewatch.retry import Backoff
 from wirewatch.settings import KafkaSettings
@@ -125,7 +126,7 @@ def make_consumer(
     *topic_names: str,
     listener: ConsumerRebalanceListener | None = None,
     **overrides: Any,
-) -> KafkaConsumer:
+) -> GroupConsumer:
     """A group consumer that never commits by itself: the batch loop commits.
 
     ``listener`` hears about every rebalance of the subscription (readiness uses it).
@@ -141,7 +142,7 @@ def make_consumer(
         "heartbeat_interval_ms": 3_000,
     }
     config.update(overrides)
-    consumer = KafkaConsumer(**config)
+    consumer = GroupConsumer(**config)
     if topic_names:
         await_partition_metadata(consumer, topic_names)
         consumer.subscribe(list(topic_names), listener=listener)
