@@ -13,9 +13,10 @@ that only a restart cures. A fresh-clone test run met it as a readiness test who
 second member was never assigned.
 
 :class:`GroupConsumer` checks after every poll: a member still REBALANCING
-that no longer thinks it must rejoin is exactly that state (a live join keeps
-``need_rejoin()`` true until it succeeds), so it asks for a rejoin and the
-next poll joins again.
+that no longer thinks it must rejoin asks for a rejoin. If its join had
+finished, the next poll sends a new one (one extra rebalance); if the join is
+still in flight (a leader's snapshot turns current before SyncGroup answers),
+kafka-python awaits the same unfinished task, so asking costs nothing.
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ class GroupConsumer(KafkaConsumer):  # type: ignore[misc]  # kafka-python ships 
         if coordinator is None or coordinator.group_id is None:
             return False
         if coordinator.state is MemberState.REBALANCING and not coordinator.need_rejoin():
-            log.warning("group %s: a join finished while no poll awaited it; rejoining", coordinator.group_id)
+            log.warning(
+                "group %s: rebalancing with no rejoin pending (a join outlasted its poll); rejoining",
+                coordinator.group_id,
+            )
             coordinator.request_rejoin()
             return True
         return False
