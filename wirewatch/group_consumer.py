@@ -39,10 +39,11 @@ class GroupConsumer(KafkaConsumer):  # type: ignore[misc]  # kafka-python ships 
         return records
 
     def repair_lost_join(self) -> bool:
-        """Request a rejoin when a finished join went unobserved; True when it did."""
-        coordinator = getattr(self, "_coordinator", None)
-        if coordinator is None or coordinator.group_id is None:
-            return False
+        """Request a rejoin when the member is rebalancing with none pending; True when it did.
+
+        A consumer without a group never leaves UNJOINED, so it is never touched.
+        """
+        coordinator = self._coordinator
         if coordinator.state is MemberState.REBALANCING and not coordinator.need_rejoin():
             log.warning(
                 "group %s: rebalancing with no rejoin pending (a join outlasted its poll); rejoining",
