@@ -10,10 +10,10 @@ serving runtimes load (``classify/model.py`` picks one by name):
    numbers as torch. Residual Add + LayerNorm stay two ops (see :func:`fuse`);
 3. **quantise** the weight matrices to int8 per output channel, activations
    dynamically (``quantize_dynamic``) -> ``model.int8.onnx``. The feed-forward
-   output projections stay fp32: their inputs are GELU outputs with a few large
-   channels, and one per-tensor activation scale for those costs the most
-   accuracy (measured on the dev file: pooled-feature cosine 0.9969 with them
-   quantised, 0.9992 without; see README "Benchmarks").
+   output projections read GELU outputs with a few very large channels, which
+   one per-tensor activation scale cannot share with the rest: those channels
+   get their own small fp32 product and the rest runs int8
+   (:mod:`classify.outliers`; README "Benchmarks").
 
 Files go to ``<model cache>/onnx/<folder name>-<digest>/`` (the digest covers the
 encoder's config and weights, the recipe and the library versions, so a changed
@@ -39,7 +39,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from classify.backbone import DEFAULT_BACKBONE, model_cache_root
+from classify.outliers import calibration_digest, outlier_channels, split_outliers
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +50,7 @@ ARTIFACT_DIR = Path(__file__).resolve().parent / "artifact"
 FP32_FILE = "model.fp32.onnx"
 INT8_FILE = "model.int8.onnx"
 OPSET = 17
-RECIPE_VERSION = "2"
+RECIPE_VERSION = "3"
 """Bump when a step below changes what it writes."""
 
 _GELU_OPS = {"Gelu", "BiasGelu", "FastGelu"}
@@ -228,18 +231,23 @@ def ffn_output_matmuls(path: Path) -> list[str]:
     return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[0] in gelu_outputs]
 
 
-def quantize(fp32: Path, out: Path) -> list[str]:
-    """Per-channel int8 weights, dynamic activations; FFN output projections kept fp32."""
+def quantize(fp32: Path, out: Path, outliers: list[np.ndarray]) -> list[str]:
+    """Per-channel int8 weights, dynamic activations; the FFN output projections split so their
+    ``outliers`` channels (one array per layer) stay fp32. Returns the fp32 products' names."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    keep_fp32 = ffn_output_matmuls(fp32)
-    if not keep_fp32:
-        raise OnnxBuildError("no feed-forward output projection found to keep in fp32")
+    projections = ffn_output_matmuls(fp32)
+    if not projections:
+        raise OnnxBuildError("no feed-forward output projection found to split")
+    model = onnx.load(str(fp32))
+    keep_fp32 = split_outliers(model.graph, projections, outliers)
+    split = out.with_name("split.onnx")
+    onnx.save(model, str(split), save_as_external_data=True, location=split.name + ".data")
     with warnings.catch_warnings(), _quiet_root_logger():
         warnings.simplefilter("ignore")
         quantize_dynamic(
-            str(fp32),
+            str(split),
             str(out),
             per_channel=True,
             weight_type=QuantType.QInt8,
@@ -249,6 +257,8 @@ def quantize(fp32: Path, out: Path) -> list[str]:
             # Only weight matrices: QK^T and attention x V stay fp32 (both inputs are activations).
             extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+    split.unlink()
+    split.with_name(split.name + ".data").unlink()
     return keep_fp32
 
 
@@ -280,7 +290,12 @@ def ensure_onnx(encoder_dir: str | Path, root: Path | None = None, tap: int | No
     """
     encoder_dir = _local(encoder_dir)
     return _ensure(
-        encoder_dir, encoder_dir.name, {"tap": tap}, lambda raw: export_encoder(encoder_dir, raw, tap), root
+        encoder_dir,
+        encoder_dir.name,
+        {"tap": tap},
+        lambda raw: export_encoder(encoder_dir, raw, tap),
+        root,
+        first_layer=0,
     )
 
 
@@ -293,6 +308,7 @@ def ensure_stack(encoder_dir: str | Path, start: int, root: Path | None = None) 
         {"start": start},
         lambda raw: export_stack(encoder_dir, raw, start),
         root,
+        first_layer=start,
     )
 
 
@@ -312,8 +328,9 @@ def _ensure(
     spec: dict[str, int | None],
     export: Callable[[Path], None],
     root: Path | None,
+    first_layer: int,
 ) -> Path:
-    versions = _versions()
+    versions = {**_versions(), "calibration": calibration_digest()}
     folder = (root or model_cache_root()) / "onnx" / f"{name}-{_digest(encoder_dir, {**versions, **spec})}"
     if (folder / ".complete").exists():
         return folder
@@ -321,7 +338,7 @@ def _ensure(
     with _build_lock(folder):
         if (folder / ".complete").exists():  # another process built it while we waited
             return folder
-        return _build(encoder_dir, folder, {**versions, **spec}, export)
+        return _build(encoder_dir, folder, {**versions, **spec}, export, first_layer)
 
 
 @contextlib.contextmanager
@@ -336,9 +353,14 @@ def _build_lock(folder: Path) -> Iterator[None]:
 
 
 def _build(
-    encoder_dir: Path, folder: Path, versions: dict[str, str | int | None], export: Callable[[Path], None]
+    encoder_dir: Path,
+    folder: Path,
+    versions: dict[str, str | int | None],
+    export: Callable[[Path], None],
+    first_layer: int,
 ) -> Path:
-    log.info("building ONNX serving models for %s into %s (once, under a minute)", encoder_dir, folder)
+    """Export, fuse and quantise into ``folder``; ``first_layer``: the encoder layer the graph starts at."""
+    log.info("building ONNX serving models for %s into %s (once, about a minute)", encoder_dir, folder)
     config = json.loads((encoder_dir / "config.json").read_text(encoding="utf-8"))
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -347,7 +369,8 @@ def _build(
     export(raw)
     fused = fuse(raw, tmp / FP32_FILE, config)
     raw.unlink()
-    kept = quantize(tmp / FP32_FILE, tmp / INT8_FILE)
+    outliers = outlier_channels(encoder_dir, first_layer)
+    kept = quantize(tmp / FP32_FILE, tmp / INT8_FILE, outliers)
     for name in (FP32_FILE, INT8_FILE):
         share_weights(tmp / name)
     (tmp / "recipe.json").write_text(
@@ -360,6 +383,7 @@ def _build(
                 "fused": fused,
                 "int8": {"weights": "per output channel, symmetric", "activations": "dynamic, per tensor"},
                 "kept_fp32": kept,
+                "ffn_outlier_channels": [channels.tolist() for channels in outliers],
             },
             indent=2,
         )

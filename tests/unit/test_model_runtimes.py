@@ -25,6 +25,7 @@ from classify.backbone import ensure_backbone, model_cache_root, served_backbone
 from classify.labels import LABELS, TagInput
 from classify.model import ARTIFACT_DIR, Encoder, Tagger, open_session
 from classify.onnx_export import FP32_FILE, INT8_FILE, OnnxBuildError, ensure_onnx, stale_builds
+from classify.outliers import OUTLIERS_PER_LAYER
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
@@ -91,7 +92,7 @@ def _served() -> tuple[Path, int | None]:
     return served_backbone(ARTIFACT_DIR, ensure_backbone()), tuned_from(ARTIFACT_DIR)
 
 
-def test_int8_graph_keeps_the_feed_forward_outputs_in_fp32() -> None:
+def test_int8_graph_splits_the_feed_forward_outlier_channels_off() -> None:
     import onnx
 
     encoder, tap = _served()
@@ -99,10 +100,12 @@ def test_int8_graph_keeps_the_feed_forward_outputs_in_fp32() -> None:
     ops = Counter(n.op_type for n in onnx.load(str(folder / INT8_FILE), load_external_data=False).graph.node)
     layers = json.loads((encoder / "config.json").read_text())["num_hidden_layers"]
     assert ops["QAttention"] == layers  # Q/K/V projections quantised inside the fused attention
-    assert ops["MatMulInteger"] == 2 * layers  # attention output + FFN input projections
-    assert ops["MatMul"] == layers  # FFN output projections, fp32
+    assert ops["MatMulInteger"] == 3 * layers  # attention output + FFN input + FFN output (outliers zeroed)
+    assert ops["MatMul"] == layers  # the outlier channels' own products, fp32
     recipe = json.loads((folder / "recipe.json").read_text())
     assert len(recipe["kept_fp32"]) == layers
+    channels = recipe["ffn_outlier_channels"]
+    assert len(channels) == layers and all(len(c) == OUTLIERS_PER_LAYER for c in channels)
 
 
 @pytest.mark.parametrize("file", [FP32_FILE, INT8_FILE])
