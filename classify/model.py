@@ -243,10 +243,13 @@ def _onnx_file(runtime: str) -> tuple[str, int]:
 def make_runner(runtime: str, folder: str | Path, threads: int | None, tap: int | None = None) -> Runner:
     if runtime == "torch":
         return TorchRunner(folder, threads, tap=tap)
-    from classify.onnx_export import ensure_onnx
+    from classify.onnx_export import RECIPE_VERSION, ensure_onnx
 
     file, batch_size = _onnx_file(runtime)
-    return OnnxRunner(ensure_onnx(folder, tap=tap) / file, runtime, threads, batch_size)
+    # The export recipe is part of the name (and so of model_version): a new int8 recipe moves
+    # scores as a new runtime does, and reclassify should see the rows it did not score.
+    name = f"{runtime}-r{RECIPE_VERSION}"
+    return OnnxRunner(ensure_onnx(folder, tap=tap) / file, name, threads, batch_size)
 
 
 def make_stack(runtime: str, folder: str | Path, start: int, threads: int | None) -> StackRunner:

@@ -24,7 +24,14 @@ import numpy as np
 from classify.backbone import ensure_backbone, model_cache_root, served_backbone, tuned_from
 from classify.labels import LABELS, TagInput
 from classify.model import ARTIFACT_DIR, Encoder, Tagger, open_session
-from classify.onnx_export import FP32_FILE, INT8_FILE, OnnxBuildError, ensure_onnx, stale_builds
+from classify.onnx_export import (
+    FP32_FILE,
+    INT8_FILE,
+    RECIPE_VERSION,
+    OnnxBuildError,
+    ensure_onnx,
+    stale_builds,
+)
 from classify.outliers import OUTLIERS_PER_LAYER
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
@@ -68,7 +75,7 @@ def test_onnx_runtimes_keep_the_torch_labels_and_scores(
     reference: list, runtime: str, tolerance: float
 ) -> None:
     tagger = Tagger.load(ARTIFACT_DIR, runtime=runtime)
-    assert tagger.model_version.endswith("." + runtime)
+    assert tagger.model_version.endswith(f".{runtime}-r{RECIPE_VERSION}")
     predictions = tagger.predict([_seed(), *ITEMS])
     for got, want in zip(predictions, reference, strict=True):
         for label in LABELS:
