@@ -54,7 +54,7 @@ def calibration_digest() -> str:
 
 
 def outlier_channels(
-    encoder_dir: Path, first_layer: int = 0, k: int = OUTLIERS_PER_LAYER, texts: list[str] | None = None
+    encoder_dir: Path, first_layer: int = 0, k: int = OUTLIERS_PER_LAYER
 ) -> list[np.ndarray]:
     """Per layer from ``first_layer`` on, the ``k`` GELU output channels with the largest absolute
     value over the calibration texts (ascending channel order)."""
@@ -75,7 +75,7 @@ def outlier_channels(
     handles = [layer.intermediate.register_forward_hook(recorder(i)) for i, layer in enumerate(layers)]
     try:
         with torch.inference_mode():
-            for text in texts if texts is not None else calibration_texts():
+            for text in calibration_texts():
                 encoded = tokenizer(text, truncation=True, max_length=CALIBRATION_TOKENS, return_tensors="pt")
                 model(**encoded)
     finally:
